@@ -1,0 +1,282 @@
+"""Graph nodes (Node, the `ctx` of a backward), primitives and custom autograd Functions."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ember.autograd.grad_mode import STATE
+
+if TYPE_CHECKING:
+    from ember.tensor import Tensor
+
+NDArray = np.ndarray
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+class Node:
+    """One recorded op: the `ctx` its forward fills and its backward reads, and the graph edge.
+
+    `next[i]` is where input i's gradient goes: the Node that made it, the leaf Tensor itself
+    (accumulated into `.grad`), or None. Nodes only point backwards, so the graph has no cycles.
+    """
+
+    __slots__ = ("fn", "next", "in_meta", "needs_input_grad", "inputs", "_saved", "_versions",
+                 "_out", "_out_version", "_out_v0", "freed", "hooks", "retained", "__dict__")
+
+    if TYPE_CHECKING:  # primitives keep their own fields on ctx (ctx.dims, ctx.in_shape, ...)
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.next: tuple[Any, ...] = ()
+        self.in_meta: tuple[Any, ...] = ()  # (shape, dtype) per input, None for non-Tensors
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self.inputs: tuple[Any, ...] | None = None  # the forward's arguments, only during forward
+        self._saved: tuple[Any, ...] = ()
+        self._versions: tuple[int, ...] = ()
+        self._out: Any = None
+        self._out_version: list[int] | None = None
+        self._out_v0 = 0
+        self.freed = False
+        self.hooks: list[Callable[[Tensor], Tensor | None]] | None = None
+        self.retained: weakref.ref[Tensor] | None = None
+
+    # ---- saving for backward ------------------------------------------------------------------
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors (or None) for backward; in-place changes before backward are detected."""
+        self._saved = tensors
+        self._versions = tuple(t._version_ref[0] if t is not None and hasattr(t, "_version_ref")
+                               else 0 for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        if self.freed:
+            raise RuntimeError(_FREED)
+        for t, v in zip(self._saved, self._versions, strict=True):
+            if t is not None and hasattr(t, "_version_ref") and t._version_ref[0] != v:
+                raise RuntimeError(_modified_message(t, v))
+        return self._saved
+
+    def output(self) -> Tensor:
+        """The forward's output as a Tensor in the graph (so double backward flows through it).
+
+        Only the array is kept, not the output Tensor: that would be a cycle out -> node -> out."""
+        from ember.tensor import Tensor
+
+        if self.freed:
+            raise RuntimeError(_FREED)
+        ver = self._out_version
+        if ver is not None and ver[0] != self._out_v0:
+            stale = Tensor._make(self._out, False, ver)
+            raise RuntimeError(_modified_message(stale, self._out_v0, self))
+        out = Tensor._make(self._out, True)
+        out.grad_fn = self
+        return out
+
+    def release(self) -> None:
+        """Free what backward needed; a second backward then raises torch's error."""
+        if self._saved or self._out is not None:
+            self.freed = True
+        self._saved = ()
+        self._out = None
+
+    # ---- introspection, as torch's grad_fn objects ----------------------------------------------
+    def name(self) -> str:
+        return self.fn.backward_name()
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        return tuple((_AccumulateGrad(n) if _is_tensor(n) else n, 0) for n in self.next)
+
+    def register_hook(self, hook: Callable[..., Any]) -> Any:
+        raise NotImplementedError("hooks on grad_fn nodes are not supported; use "
+                                  "Tensor.register_hook")
+
+
+class _AccumulateGrad:
+    """What `next_functions` shows for a leaf: torch's AccumulateGrad with `.variable`."""
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _is_tensor(x: object) -> bool:
+    return hasattr(x, "_version_ref")
+
+
+def _modified_message(t: Any, expected: int, node: Node | None = None) -> str:
+    dt = t.dtype._legacy
+    shape = list(t.shape)
+    made_by = f", which is output 0 of {node.fn.__name__}," if node is not None else ""
+    return (
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [torch.{dt} {shape}]{made_by} is at version {t._version_ref[0]}; expected "
+        f"version {expected} instead. Hint: enable anomaly detection to find the operation that "
+        "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True)."
+    )
+
+
+class Primitive:
+    """An op with a NumPy forward and a backward written in ember Tensor ops.
+
+    Subclasses define `forward(ctx, *args) -> NDArray` (Tensors arrive as arrays) and
+    `backward(ctx, grad) -> tuple[Tensor | None, ...]` with one entry per forward argument.
+    The engine sums each gradient to its input's shape, so backward may return broadcast shapes.
+    """
+
+    is_view: bool = False  # output shares memory (and the version counter) with input 0
+    differentiable: bool = True
+    save_output: bool = False  # keep the output array for `ctx.output()`
+
+    @staticmethod
+    def forward(ctx: Node, *args: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Node, grad: Tensor) -> tuple[Tensor | None, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def backward_name(cls) -> str:
+        return cls.__name__ + "Backward0"
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        from ember.tensor import Tensor
+
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        record = STATE.enabled and cls.differentiable and True in needs
+        ctx = Node(cls)
+        ctx.needs_input_grad = needs
+        ctx.inputs = args
+        out_arr = cls.forward(ctx, *[a._data if isinstance(a, Tensor) else a for a in args],
+                              **kwargs)
+        ctx.inputs = None
+        first = args[0]
+        if cls.is_view and isinstance(first, Tensor):
+            out = Tensor._make(out_arr, record, first._version_ref)
+            out._base = first._base if first._base is not None else first
+        else:
+            out = Tensor._make(out_arr, record)
+        if record:
+            out.grad_fn = ctx
+            ctx.next = tuple([(a.grad_fn or (a if a._requires_grad else None))
+                              if isinstance(a, Tensor) else None for a in args])
+            ctx.in_meta = tuple([(a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None
+                                 for a in args])
+            if cls.save_output:
+                ctx._out = out_arr
+                ctx._out_version = out._version_ref  # the live counter, not the Tensor
+                ctx._out_v0 = out._version_ref[0]
+        return out
+
+
+class FunctionCtx(Node):
+    """The `ctx` of a custom `ember.autograd.Function`."""
+
+    def mark_non_differentiable(self, *tensors: Any) -> None:
+        self.non_differentiable = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+    def mark_dirty(self, *tensors: Any) -> None:
+        pass
+
+
+class Function:
+    """Matches `torch.autograd.Function`: static `forward(ctx, *args)` and `backward(ctx, *grads)`
+    on Tensors, used through `.apply`. Forward runs with grad disabled. Single-output functions
+    get full support; tuple outputs are returned with the first differentiable output recorded."""
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def backward_name(cls) -> str:
+        return cls.__name__ + "Backward"
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        from ember.tensor import Tensor
+
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        ctx = FunctionCtx(_CustomBackward(cls))
+        ctx.needs_input_grad = needs
+        prev = STATE.enabled
+        STATE.enabled = False
+        try:
+            result = cls.forward(ctx, *args, **kwargs)
+        finally:
+            STATE.enabled = prev
+        if not (prev and True in needs):
+            return result
+        single = isinstance(result, Tensor)
+        outputs = (result,) if single else tuple(result)
+        nondiff = getattr(ctx, "non_differentiable", set())
+        wrapped = []
+        recorded = False
+        for o in outputs:
+            if isinstance(o, Tensor) and not recorded and id(o) not in nondiff:
+                # a fresh Tensor object sharing the data, so forward's own tensors stay untouched
+                o = Tensor._make(o._data, True, o._version_ref)
+                o.grad_fn = ctx
+                recorded = True
+            wrapped.append(o)
+        ctx.next = tuple([(a.grad_fn or (a if a._requires_grad else None))
+                          if isinstance(a, Tensor) else None for a in args])
+        ctx.in_meta = tuple([(a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None
+                             for a in args])
+        return wrapped[0] if single else tuple(wrapped)
+
+
+class _CustomBackward:
+    """Adapts a custom Function's backward to the engine's calling convention."""
+
+    def __init__(self, cls: type[Function]) -> None:
+        self.cls = cls
+        self.__name__ = cls.__name__
+
+    def backward_name(self) -> str:
+        return self.cls.backward_name()
+
+    def backward(self, ctx: Node, grad: Tensor) -> tuple[Any, ...]:
+        grads = self.cls.backward(ctx, grad)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        n = len(ctx.needs_input_grad)
+        if len(grads) != n:
+            if len(grads) > n and all(g is None for g in grads[n:]):
+                grads = grads[:n]
+            else:
+                raise RuntimeError(
+                    f"function {self.backward_name()} returned an incorrect number of gradients "
+                    f"(expected {n}, got {len(grads)})"
+                )
+        return grads
