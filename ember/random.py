@@ -9,6 +9,8 @@ import numpy as np
 from ember import dtypes as _dt
 from ember.tensor import Tensor
 
+__all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "rand", "randn"]
+
 _DEFAULT_SEED = 67280421310721  # torch's initial seed
 
 

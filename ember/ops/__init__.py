@@ -1,55 +1,23 @@
-"""All tensor operations; `Tensor` methods and `ember.<fn>` both call into this namespace."""
+"""All tensor operations; `Tensor` methods and `ember.<fn>` both call into this namespace.
+
+Each family module lists its public functions in `__all__`; this package re-exports them all.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ember.ops.creation import (  # noqa: F401
-    as_tensor,
-    clone,
-    empty,
-    empty_like,
-    from_numpy,
-    full,
-    full_like,
-    ones,
-    ones_like,
-    tensor,
-    to,
-    zeros,
-    zeros_like,
-)
-from ember.ops.elementwise import (  # noqa: F401
-    add,
-    div,
-    eq,
-    exp,
-    ge,
-    gt,
-    le,
-    log,
-    lt,
-    mul,
-    ne,
-    neg,
-    relu,
-    rsub,
-    sub,
-)
-from ember.ops.indexing import getitem, setitem  # noqa: F401
-from ember.ops.linalg import matmul, mm  # noqa: F401
-from ember.ops.movement import (  # noqa: F401
-    expand,
-    permute,
-    reshape,
-    squeeze,
-    t,
-    transpose,
-    unsqueeze,
-    view,
-)
-from ember.ops.reduce import mean, sum  # noqa: A004, F401
+from ember.ops import creation, elementwise, indexing, linalg, movement, reduce
+from ember.ops.creation import *  # noqa: F403
+from ember.ops.elementwise import *  # noqa: F403
+from ember.ops.indexing import *  # noqa: F403
+from ember.ops.linalg import *  # noqa: F403
+from ember.ops.movement import *  # noqa: F403
+from ember.ops.reduce import *  # noqa: F403
 from ember.tensor import Tensor
+
+__all__ = [*creation.__all__, *elementwise.__all__, *indexing.__all__, *linalg.__all__,
+           *movement.__all__, *reduce.__all__]
 
 
 def scalar_like(x: Any, like: Tensor) -> Any:

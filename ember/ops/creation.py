@@ -15,6 +15,12 @@ from ember.tensor import Tensor, _check_can_require_grad
 
 NDArray = np.ndarray
 
+# public functions (grows as ops land); ember.ops and the ember namespace re-export these
+__all__ = [
+    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
+    "ones_like", "empty_like", "full_like", "clone", "to", "is_tensor",
+]
+
 
 def _finish(arr: NDArray, requires_grad: bool) -> Tensor:
     t = Tensor._make(arr)

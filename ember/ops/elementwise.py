@@ -13,6 +13,12 @@ from ember.tensor import Tensor
 
 NDArray = np.ndarray
 
+# public functions (grows as ops land); ember.ops and the ember namespace re-export these
+__all__ = [
+    "add", "sub", "rsub", "mul", "div", "neg", "exp", "log", "relu", "eq", "ne", "lt", "le",
+    "gt", "ge",
+]
+
 
 # ---- binary arithmetic -----------------------------------------------------------------------
 class Add(Primitive):

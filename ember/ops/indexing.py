@@ -12,6 +12,9 @@ from ember.tensor import Tensor
 
 NDArray = np.ndarray
 
+# public functions (grows as ops land); ember.ops and the ember namespace re-export these
+__all__ = ['getitem', 'setitem']
+
 
 def _convert_index(index: Any, shape: tuple[int, ...]) -> tuple[Any, bool]:
     """Turn a torch-style index into a NumPy one; also say whether it is basic (a view)."""

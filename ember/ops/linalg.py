@@ -11,6 +11,9 @@ from ember.tensor import Tensor
 
 NDArray = np.ndarray
 
+# public functions (grows as ops land); ember.ops and the ember namespace re-export these
+__all__ = ['matmul', 'mm']
+
 
 class MatMul(Primitive):
     """a @ b for >= 2-D operands with batch broadcasting. VJP: (g @ b.mT, a.mT @ g)."""

@@ -12,6 +12,9 @@ from ember.tensor import Tensor, _wrap_dim
 
 NDArray = np.ndarray
 
+# public functions (grows as ops land); ember.ops and the ember namespace re-export these
+__all__ = ['reshape', 'view', 'expand', 'permute', 'transpose', 't', 'unsqueeze', 'squeeze']
+
 
 def _infer_shape(shape: tuple[int, ...], numel: int) -> tuple[int, ...]:
     """Resolve one -1 in a view/reshape shape, with torch's errors."""

@@ -13,6 +13,9 @@ from ember.tensor import Tensor
 
 NDArray = np.ndarray
 
+# public functions (grows as ops land); ember.ops and the ember namespace re-export these
+__all__ = ['sum', 'mean']
+
 
 def _kept_shape(shape: tuple[int, ...], dims: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
