@@ -14,6 +14,8 @@ from ember.random import *  # noqa: F403
 from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
+from ember import autograd, nn  # noqa: E402, F401  (subpackages, as torch.nn)
+
 __version__ = "2.13.0+ember"
 
 # torch's dtype aliases

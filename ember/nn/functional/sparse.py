@@ -1,0 +1,5 @@
+"""sparse functions (being written)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

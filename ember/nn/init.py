@@ -1,0 +1,3 @@
+"""nn.init (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,5 @@
+"""upsampling layers (being written)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""nn.utils (being written)."""
+
+from __future__ import annotations
