@@ -621,6 +621,10 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        if STATE.enabled and self._requires_grad and self.grad_fn is None:
+            # torch writes through a view (x[i].copy_(v)), hence its wording
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
         _ops.setitem(self, index, value)
 
     def _inplace_op(self, fn: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:

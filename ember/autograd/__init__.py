@@ -95,3 +95,6 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         elif not create_graph:
             result[i] = g.detach()
     return tuple(result)
+
+
+from ember.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402, F401

@@ -31,7 +31,8 @@ class Node:
     """
 
     __slots__ = ("fn", "next", "in_meta", "needs_input_grad", "inputs", "_saved", "_versions",
-                 "_out", "_out_version", "_out_v0", "freed", "hooks", "retained", "__dict__")
+                 "_out", "_out_version", "_out_v0", "freed", "hooks", "retained", "__dict__",
+                 "__weakref__")
 
     if TYPE_CHECKING:  # primitives keep their own fields on ctx (ctx.dims, ctx.in_shape, ...)
         def __getattr__(self, name: str) -> Any: ...
@@ -239,7 +240,7 @@ class Function:
             return result
         single = isinstance(result, Tensor)
         outputs = (result,) if single else tuple(result)
-        nondiff = getattr(ctx, "non_differentiable", set())
+        nondiff: set[int] = getattr(ctx, "non_differentiable", set())
         wrapped = []
         recorded = False
         for o in outputs:
