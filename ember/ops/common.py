@@ -80,6 +80,8 @@ def _cast(x: Any, d: _dt.dtype) -> Any:
     if isinstance(x, Tensor):
         return x if x._data.dtype == d.np else x.to(d)
     x = _py_scalar(x)
+    if d is _dt.bfloat16:  # ml_dtypes' bfloat16 has no 'weak' Python scalars: use a 0-d array
+        return np.asarray(x, dtype=d.np)
     # a scalar of a higher category than the result would not be 'weak' for NumPy: convert it
     if d.is_floating_point:
         return float(x)
