@@ -15,6 +15,7 @@ from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
 from ember import autograd, nn  # noqa: E402, F401  (subpackages, as torch.nn)
+from ember.serialization import load, save  # noqa: E402, F401
 
 __version__ = "2.13.0+ember"
 
