@@ -18,6 +18,7 @@ import pickle
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -853,15 +854,7 @@ def _read_pt_zip(fh: Any, size: int, name: str) -> Any:
         if info.file_size != want:
             raise CheckpointError(f"{name}: storage {key!r} record holds {info.file_size} bytes, "
                                   f"but {numel} elements of {stype.dtype.name} need {want}")
-        buf = bytearray(want)  # writable, so the tensor owns it without a second copy
-        try:
-            with z.open(entry) as member_fh:
-                got = member_fh.readinto(buf)  # type: ignore[attr-defined]
-        except (zipfile.BadZipFile, OSError, ValueError, struct.error, EOFError) as e:
-            raise CorruptCheckpointError(f"{name}: entry {entry!r} is damaged ({e}); the "
-                                         "checkpoint is incomplete or corrupted") from None
-        if got != want:
-            raise CorruptCheckpointError(f"{name}: entry {entry!r} is truncated")
+        buf = _read_stored(fh, info, want, name)
         arr = np.frombuffer(buf, dtype=raw_dtype.newbyteorder("<" if byteorder == "little"
                                                               else ">"))
         if byteorder == "big":
@@ -879,6 +872,26 @@ def _read_pt_zip(fh: Any, size: int, name: str) -> Any:
     if stray:
         raise CheckpointError(f"{name}: records not referenced by the checkpoint: {stray[:5]}")
     return obj
+
+
+def _read_stored(fh: Any, info: zipfile.ZipInfo, size: int, name: str) -> bytearray:
+    """A stored member's bytes read straight into a writable buffer (one allocation, no copy),
+    CRC-checked, so a tensor can own the memory."""
+    fh.seek(info.header_offset)
+    local = fh.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise CorruptCheckpointError(f"{name}: bad local header for {info.filename!r}; the "
+                                     "checkpoint is incomplete or corrupted")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    fh.seek(info.header_offset + 30 + name_len + extra_len)
+    buf = bytearray(size)
+    if fh.readinto(buf) != size:
+        raise CorruptCheckpointError(f"{name}: entry {info.filename!r} is truncated; the "
+                                     "checkpoint is incomplete or corrupted")
+    if zlib.crc32(buf) != info.CRC:
+        raise CorruptCheckpointError(f"{name}: entry {info.filename!r} fails its CRC check; the "
+                                     "checkpoint is corrupted")
+    return buf
 
 
 def _read_safetensors(raw: bytearray, name: str) -> dict[str, Tensor]:
@@ -916,7 +929,7 @@ def _read_safetensors(raw: bytearray, name: str) -> dict[str, Tensor]:
         raise CheckpointError(f"{name}: __metadata__ must map strings to strings")
     body = memoryview(raw)[8 + n:]
     entries = []
-    for tname, info in header.items():
+    for order, (tname, info) in enumerate(header.items()):
         if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
             raise CheckpointError(f"{name}: tensor {tname!r}: malformed entry")
         dt = _ST_DTYPES.get(info["dtype"]) if isinstance(info["dtype"], str) else None
@@ -932,10 +945,10 @@ def _read_safetensors(raw: bytearray, name: str) -> dict[str, Tensor]:
         if offs[1] - offs[0] != nbytes:
             raise CheckpointError(f"{name}: tensor {tname!r}: {offs[1] - offs[0]} bytes for shape "
                                   f"{shape} of {dt.name} (needs {nbytes})")
-        entries.append((offs[0], offs[1], tname, dt, shape))
+        entries.append((offs[0], offs[1], tname, dt, shape, order))
     entries.sort(key=lambda e: (e[0], e[1]))
     pos = 0
-    for begin, end, tname, _, _ in entries:
+    for begin, end, tname, _, _, _ in entries:
         if begin != pos:
             raise CheckpointError(f"{name}: tensor {tname!r} starts at byte {begin}, expected "
                                   f"{pos} (overlapping or gapped data)")
@@ -946,7 +959,7 @@ def _read_safetensors(raw: bytearray, name: str) -> dict[str, Tensor]:
                               f"{name}: the tensors need {pos} bytes but the file has "
                               f"{len(body)}; it is incomplete or corrupted")
     out: dict[str, Tensor] = {}
-    for begin, end, tname, dt, shape in sorted(entries, key=lambda e: list(header).index(e[2])):
+    for begin, end, tname, dt, shape, _ in sorted(entries, key=lambda e: e[5]):  # file order
         np_dt = np.dtype(np.uint16) if dt is _dt.bfloat16 else dt.to_numpy()
         arr = np.frombuffer(body[begin:end], dtype=np_dt)  # a view into the file's bytearray
         if dt is _dt.bfloat16:
