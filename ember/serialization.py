@@ -352,7 +352,10 @@ def save(obj: Any, f: Any, pickle_module: Any = None, pickle_protocol: int = 2,
 
 def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ember-save-", suffix=".tmp", dir=directory)
+    base = os.path.basename(path)
+    # the writer's pid is in the name, so a later save can tell a dead writer's leftovers
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".ember-tmp",
+                               dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -376,6 +379,28 @@ def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+    _remove_dead_temps(directory, base)
+
+
+def _remove_dead_temps(directory: str, base: str) -> None:
+    """Delete temp files of earlier saves of this target whose writing process has died."""
+    for entry in os.listdir(directory):
+        if not (entry.startswith(f".{base}.") and entry.endswith(".ember-tmp")):
+            continue
+        pid = entry[len(base) + 2:].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running: maybe a concurrent save
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except OSError:
+            pass
 
 
 # ================================ reading ========================================================
