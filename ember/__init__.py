@@ -9,12 +9,17 @@ from ember.dtypes import (  # noqa: F401
     bfloat16, dtype, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
     promote_types, set_default_dtype, uint8,
 )
-from ember.ops import *  # noqa: F403
+from ember.ops.creation import *  # noqa: F403  (each family's __all__, for type checkers too)
+from ember.ops.elementwise import *  # noqa: F403
+from ember.ops.indexing import *  # noqa: F403
+from ember.ops.linalg import *  # noqa: F403
+from ember.ops.movement import *  # noqa: F403
+from ember.ops.reduce import *  # noqa: F403
 from ember.random import *  # noqa: F403
 from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
-from ember import autograd, nn  # noqa: E402, F401  (subpackages, as torch.nn)
+from ember import autograd, nn, utils  # noqa: E402, F401  (subpackages, as torch.nn)
 from ember.serialization import load, save  # noqa: E402, F401
 
 __version__ = "2.13.0+ember"

@@ -1,0 +1,210 @@
+"""ember.utils.data against torch.utils.data: datasets, samplers, collate and the DataLoader."""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.utils.data as tdata
+
+import ember
+import ember.utils.data as edata
+
+
+class Squares(edata.Dataset):
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, i: int):
+        return ember.tensor([i, i * i]), i
+
+
+class TSquares(tdata.Dataset):
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, i: int):
+        return torch.tensor([i, i * i]), i
+
+
+def as_lists(x):
+    if isinstance(x, (ember.Tensor, torch.Tensor)):
+        return (str(x.dtype).split(".")[-1], x.tolist())
+    if isinstance(x, dict):
+        return {k: as_lists(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x).__name__, [as_lists(v) for v in x]
+    return x
+
+
+def test_sequential_batches_match_torch() -> None:
+    for kw in ({"batch_size": 3}, {"batch_size": 3, "drop_last": True}, {"batch_size": None},
+               {"batch_size": 4, "sampler": [9, 1, 5, 3, 7]}):
+        e = [as_lists(b) for b in edata.DataLoader(Squares(), **kw)]
+        t = [as_lists(b) for b in tdata.DataLoader(TSquares(), **kw)]
+        assert e == t, kw
+        assert len(edata.DataLoader(Squares(), **kw)) == len(tdata.DataLoader(TSquares(), **kw))
+
+
+def test_default_collate_matches_torch() -> None:
+    Point = collections.namedtuple("Point", "x y")
+    cases = [
+        ([1.5, 2.5], [1.5, 2.5]),
+        ([1, 2], [1, 2]),
+        ([True, False], [True, False]),
+        (["a", "b"], ["a", "b"]),
+        ([{"a": 1, "b": [1.0, 2.0]}, {"a": 2, "b": [3.0, 4.0]}],) * 2,
+        ([(1, "x"), (2, "y")],) * 2,
+        ([np.ones(2, dtype=np.float32), np.zeros(2, dtype=np.float32)],) * 2,
+        ([np.float64(1.0), np.float64(2.0)],) * 2,
+        ([Point(1, 2.0), Point(3, 4.0)],) * 2,
+    ]
+    for e_in, t_in in cases:
+        assert as_lists(edata.default_collate(e_in)) == as_lists(tdata.default_collate(t_in))
+    e = edata.default_collate([ember.ones(2), ember.zeros(2)])
+    t = tdata.default_collate([torch.ones(2), torch.zeros(2)])
+    assert as_lists(e) == as_lists(t)
+    assert type(edata.default_collate([Point(1, 2), Point(3, 4)])).__name__ == "Point"
+
+
+def test_argument_errors_match_torch() -> None:
+    bad = [
+        {"shuffle": True, "sampler": [0, 1]},
+        {"batch_sampler": [[0, 1]], "batch_size": 2},
+        {"batch_sampler": [[0, 1]], "drop_last": True},
+        {"batch_size": None, "drop_last": True},
+        {"num_workers": -1},
+        {"prefetch_factor": 2},
+        {"persistent_workers": True},
+        {"timeout": -1},
+    ]
+    for kw in bad:
+        with pytest.raises(ValueError) as te:
+            tdata.DataLoader(TSquares(), **kw)
+        with pytest.raises(ValueError) as ee:
+            edata.DataLoader(Squares(), **kw)
+        assert str(ee.value) == str(te.value), kw
+
+
+def test_datasets_and_subsets() -> None:
+    x, y = ember.arange(10).reshape(5, 2), ember.arange(5)
+    ds = edata.TensorDataset(x, y)
+    assert len(ds) == 5 and ds[1][0].tolist() == [2, 3] and ds[1][1].item() == 1
+    with pytest.raises(AssertionError):
+        edata.TensorDataset(x, ember.arange(4))
+    sub = edata.Subset(ds, [4, 0])
+    assert len(sub) == 2 and sub[0][1].item() == 4
+    cat = edata.ConcatDataset([ds, sub])
+    assert len(cat) == 7 and cat[5][1].item() == 4 and cat[-1][1].item() == 0
+    stacked = edata.StackDataset(a=ds, b=ds)
+    assert stacked[2]["b"][1].item() == 2
+
+
+def test_random_split_lengths_and_fractions() -> None:
+    gen = ember.Generator().manual_seed(1)
+    parts = edata.random_split(range(10), [0.5, 0.3, 0.2], generator=gen)
+    assert [len(p) for p in parts] == [5, 3, 2]
+    assert sorted(i for p in parts for i in p) == list(range(10))
+    parts = edata.random_split(range(7), [0.5, 0.5])
+    assert [len(p) for p in parts] == [4, 3]
+    with pytest.raises(ValueError, match="Sum of input lengths"):
+        edata.random_split(range(5), [2, 2])
+
+
+def test_random_sampler_is_reproducible_and_a_permutation() -> None:
+    ember.manual_seed(3)
+    a = list(edata.RandomSampler(range(20)))
+    ember.manual_seed(3)
+    b = list(edata.RandomSampler(range(20)))
+    assert a == b and sorted(a) == list(range(20))
+    g = ember.Generator().manual_seed(0)
+    r = list(edata.RandomSampler(range(5), replacement=True, num_samples=40, generator=g))
+    assert len(r) == 40 and set(r) <= set(range(5))
+    r = list(edata.RandomSampler(range(5), num_samples=12))
+    assert len(r) == 12 and sorted(r[:5]) == list(range(5))
+    ember.manual_seed(0)
+    e_order = [b[1].tolist() for b in edata.DataLoader(Squares(), batch_size=4, shuffle=True)]
+    ember.manual_seed(0)
+    assert e_order == [b[1].tolist() for b in edata.DataLoader(Squares(), batch_size=4,
+                                                                shuffle=True)]
+
+
+def test_other_samplers() -> None:
+    s = list(edata.SubsetRandomSampler([3, 5, 7], generator=ember.Generator().manual_seed(0)))
+    assert sorted(s) == [3, 5, 7]
+    w = list(edata.WeightedRandomSampler([0.0, 0.0, 1.0], 6))
+    assert w == [2] * 6
+    w = list(edata.WeightedRandomSampler([1.0, 1.0, 1.0], 3, replacement=False))
+    assert sorted(w) == [0, 1, 2]
+    bs = edata.BatchSampler(edata.SequentialSampler(range(7)), 3, drop_last=False)
+    assert list(bs) == [[0, 1, 2], [3, 4, 5], [6]] and len(bs) == 3
+    assert len(edata.BatchSampler(range(7), 3, drop_last=True)) == 2
+
+
+def _init(worker_id: int) -> None:
+    os.environ["EMBER_TEST_WORKER"] = str(worker_id)
+
+
+class WhoAmI(edata.Dataset):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int):
+        info = edata.get_worker_info()
+        return i, info.id, os.getpid(), os.environ.get("EMBER_TEST_WORKER")
+
+
+def test_worker_processes_keep_order_and_run_init() -> None:
+    dl = edata.DataLoader(WhoAmI(), batch_size=2, num_workers=2, worker_init_fn=_init,
+                          collate_fn=lambda b: b)
+    batches = list(dl)
+    assert [s[0] for b in batches for s in b] == list(range(8))
+    assert {s[2] for b in batches for s in b} != {os.getpid()}
+    assert all(s[1] == int(s[3]) for b in batches for s in b)
+    assert edata.get_worker_info() is None
+    tensors = list(edata.DataLoader(Squares(), batch_size=4, num_workers=2))
+    assert [b[1].tolist() for b in tensors] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+class Faulty(edata.Dataset):
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, i: int):
+        if i == 4:
+            raise ValueError("sample 4 is broken")
+        return i
+
+
+def test_worker_exception_is_reraised_with_traceback() -> None:
+    with pytest.raises(ValueError, match=r"(?s)Caught ValueError in DataLoader worker process \d"
+                                         r".*Traceback.*sample 4 is broken"):
+        list(edata.DataLoader(Faulty(), batch_size=2, num_workers=2))
+
+
+class Stream(edata.IterableDataset):
+    def __iter__(self):
+        info = edata.get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter(range(start, 10, step))
+
+
+def test_iterable_dataset_with_and_without_workers() -> None:
+    assert [b.tolist() for b in edata.DataLoader(Stream(), batch_size=4)] == [[0, 1, 2, 3],
+                                                                             [4, 5, 6, 7], [8, 9]]
+    got = [v for b in edata.DataLoader(Stream(), batch_size=2, num_workers=2) for v in b.tolist()]
+    assert sorted(got) == list(range(10))
+    with pytest.raises(ValueError, match="expected unspecified shuffle option"):
+        edata.DataLoader(Stream(), shuffle=True)
+
+
+def test_persistent_workers_serve_several_epochs() -> None:
+    dl = edata.DataLoader(WhoAmI(), batch_size=4, num_workers=2, persistent_workers=True,
+                          collate_fn=lambda b: b)
+    pids1 = {s[2] for b in dl for s in b}
+    pids2 = {s[2] for b in dl for s in b}
+    assert pids1 == pids2 and len(list(dl)) == 2
+    dl._iterator.shutdown()
