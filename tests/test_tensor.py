@@ -31,7 +31,7 @@ def test_item_tolist_and_scalar_protocols() -> None:
     assert ember.tensor(0.1).item() == torch.tensor(0.1).item()
     assert ember.tensor([[1, 2], [3, 4]]).tolist() == [[1, 2], [3, 4]]
     assert ember.tensor(3).tolist() == 3
-    with pytest.raises(RuntimeError, match="a Tensor with 2 elements cannot be converted to Scalar"):
+    with pytest.raises(RuntimeError, match="a Tensor with 2 elements cannot be converted"):
         ember.tensor([1.0, 2.0]).item()
     with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is "
                                            "ambiguous"):
@@ -41,7 +41,8 @@ def test_item_tolist_and_scalar_protocols() -> None:
     assert [10, 20, 30][ember.tensor(1)] == 20
     with pytest.raises(TypeError):
         [1, 2][ember.tensor(1.0)]
-    assert "%d" % ember.tensor(3) == "3" and f"{ember.tensor(2.5):.2f}" == "2.50"
+    assert "%d" % ember.tensor(3) == "3"  # noqa: UP031 - scripts use %-formatting
+    assert f"{ember.tensor(2.5):.2f}" == "2.50"
 
 
 def test_len_iteration_hash() -> None:
