@@ -31,7 +31,7 @@ class dtype:
         self._legacy = legacy  # torch's legacy tensor type name, used in error messages
 
     def __repr__(self) -> str:
-        return "ember." + self.name
+        return "torch." + self.name  # torch's text, so printed output matches torch's
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):

@@ -13,7 +13,7 @@ class Size(tuple):  # type: ignore[type-arg]
         return super().__new__(cls, sizes)
 
     def __repr__(self) -> str:
-        return f"ember.Size({list(self)})"
+        return f"torch.Size({list(self)})"  # torch's text, so printed output matches torch's
 
     def numel(self) -> int:
         return math.prod(self)

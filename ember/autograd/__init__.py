@@ -41,7 +41,7 @@ def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
         if g.shape != out.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
-                f"has a shape of {out.shape}.".replace("ember.Size", "torch.Size"))
+                f"has a shape of {out.shape}.")
         result.append(g)
     return result
 

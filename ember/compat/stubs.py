@@ -1,0 +1,193 @@
+"""The parts of torch that CPU training scripts touch besides the math: accelerator queries
+(all False), mixed-precision helpers (disabled no-ops, warning as torch does without CUDA),
+`torch.compile` (identity), distributed/tensorboard/onnx placeholders."""
+
+from __future__ import annotations
+
+import contextlib
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+
+def _raiser(name: str) -> Callable[..., Any]:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{name}: ember runs on the CPU in one process; this needs CUDA or a "
+                           "distributed backend")
+
+    fail.__name__ = name.rsplit(".", 1)[-1]
+    return fail
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class GradScaler:
+    """`torch.amp.GradScaler` without CUDA: torch disables it with a warning; so does ember."""
+
+    def __init__(self, device: str = "cuda", init_scale: float = 2.0**16,
+                 growth_factor: float = 2.0, backoff_factor: float = 0.5,
+                 growth_interval: int = 2000, enabled: bool = True) -> None:
+        if enabled:
+            warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  "
+                          "Disabling.", UserWarning, stacklevel=2)
+        self._enabled = False
+
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def scale(self, outputs: Any) -> Any:
+        return outputs
+
+    def unscale_(self, optimizer: Any) -> None:
+        return None
+
+    def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+        return optimizer.step(*args, **kwargs)
+
+    def update(self, new_scale: Any = None) -> None:
+        return None
+
+    def get_scale(self) -> float:
+        return 1.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        return None
+
+
+class autocast(contextlib.ContextDecorator):  # noqa: N801 - torch's name
+    """`torch.autocast`/`torch.amp.autocast`: ember computes in the tensors' own dtypes, so this
+    is a no-op (with torch's warning when CUDA is asked for)."""
+
+    def __init__(self, device_type: str = "cuda", dtype: Any = None, enabled: bool = True,
+                 cache_enabled: Any = None) -> None:
+        if enabled and str(device_type).startswith("cuda"):
+            warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.",
+                          UserWarning, stacklevel=2)
+        self.device_type = device_type
+
+    def __enter__(self) -> autocast:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def compile(model: Any = None, **kwargs: Any) -> Any:  # noqa: A001 - torch's name
+    """`torch.compile`: ember runs eagerly, so compiling returns the model/function unchanged."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+class SummaryWriter:
+    """`torch.utils.tensorboard.SummaryWriter` that records nothing (ember has no TensorBoard)."""
+
+    def __init__(self, log_dir: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.log_dir = log_dir
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith(("add_", "flush", "close")):
+            return _noop
+        raise AttributeError(name)
+
+    def __enter__(self) -> SummaryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class DistributedDataParallel:
+    """Importable placeholder: constructing it needs a distributed backend ember lacks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _raiser("torch.nn.parallel.DistributedDataParallel")()
+
+
+class _Flags(types.SimpleNamespace):
+    """Settable backend flags such as torch.backends.cudnn.benchmark."""
+
+
+def _module(name: str, **attrs: Any) -> types.ModuleType:
+    from ember.compat import _Alias
+
+    return _Alias(name, None, attrs)
+
+
+def modules() -> dict[str, types.ModuleType]:
+    """The stub modules, by torch name."""
+    cuda_amp = _module("torch.cuda.amp", GradScaler=GradScaler, autocast=autocast)
+    cuda = _module(
+        "torch.cuda", is_available=lambda: False, device_count=lambda: 0,
+        is_bf16_supported=lambda *a, **k: False, manual_seed=_noop, manual_seed_all=_noop,
+        synchronize=_noop, empty_cache=_noop, memory_allocated=lambda *a: 0,
+        max_memory_allocated=lambda *a: 0, reset_peak_memory_stats=_noop,
+        current_device=_raiser("torch.cuda.current_device"),
+        set_device=_raiser("torch.cuda.set_device"),
+        get_device_name=_raiser("torch.cuda.get_device_name"), is_initialized=lambda: False,
+        amp=cuda_amp)
+    amp = _module("torch.amp", GradScaler=GradScaler, autocast=autocast)
+    cudnn = _module("torch.backends.cudnn", benchmark=False, deterministic=False, enabled=True,
+                    allow_tf32=True, is_available=lambda: False, version=lambda: None)
+    backends_cuda = _module("torch.backends.cuda", matmul=_Flags(allow_tf32=False,
+                            allow_fp16_reduced_precision_reduction=True,
+                            allow_bf16_reduced_precision_reduction=True), is_built=lambda: False,
+                            enable_flash_sdp=_noop, enable_mem_efficient_sdp=_noop,
+                            enable_math_sdp=_noop)
+    mps = _module("torch.backends.mps", is_available=lambda: False, is_built=lambda: False)
+    backends = _module("torch.backends", cudnn=cudnn, cuda=backends_cuda, mps=mps,
+                       mkldnn=_Flags(enabled=True, is_available=lambda: False),
+                       opt_einsum=_Flags(enabled=True, is_available=lambda: False))
+    accelerator = _module("torch.accelerator", is_available=lambda: False,
+                          device_count=lambda: 0, current_accelerator=lambda *a, **k: None)
+    dist = _module("torch.distributed", is_available=lambda: False, is_initialized=lambda: False,
+                   get_rank=lambda *a, **k: 0, get_world_size=lambda *a, **k: 1,
+                   init_process_group=_raiser("torch.distributed.init_process_group"),
+                   destroy_process_group=_noop, barrier=_noop,
+                   all_reduce=_raiser("torch.distributed.all_reduce"),
+                   ReduceOp=_Flags(SUM="sum", AVG="avg", MAX="max", MIN="min"))
+    parallel = _module("torch.nn.parallel", DistributedDataParallel=DistributedDataParallel,
+                       DataParallel=DistributedDataParallel)
+    tensorboard = _module("torch.utils.tensorboard", SummaryWriter=SummaryWriter)
+    onnx = _module("torch.onnx", export=_not_implemented("torch.onnx.export"))
+    jit = _module("torch.jit", script=lambda f, *a, **k: f, trace=lambda f, *a, **k: f,
+                  ignore=lambda f=None, **k: f if f is not None else (lambda g: g),
+                  export=lambda f: f, unused=lambda f: f, is_scripting=lambda: False)
+    return {"torch.cuda": cuda, "torch.cuda.amp": cuda_amp, "torch.amp": amp,
+            "torch.backends": backends, "torch.backends.cudnn": cudnn,
+            "torch.backends.cuda": backends_cuda, "torch.backends.mps": mps,
+            "torch.accelerator": accelerator, "torch.distributed": dist,
+            "torch.nn.parallel": parallel, "torch.utils.tensorboard": tensorboard,
+            "torch.onnx": onnx, "torch.jit": jit}
+
+
+def _not_implemented(name: str) -> Callable[..., Any]:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{name} is not supported by ember")
+
+    return fail
+
+
+_threads = {"n": 1}
+
+
+def _set_num_threads(n: int) -> None:
+    _threads["n"] = int(n)
+
+
+EXTRAS: dict[str, dict[str, Any]] = {
+    "torch": {
+        "compile": compile, "autocast": autocast,
+        "set_float32_matmul_precision": _noop, "get_float32_matmul_precision": lambda: "highest",
+        "use_deterministic_algorithms": _noop,
+        "are_deterministic_algorithms_enabled": lambda: False,
+        "set_num_threads": _set_num_threads, "get_num_threads": lambda: _threads["n"],
+        "set_num_interop_threads": _noop,
+    },
+}
