@@ -1,0 +1,1 @@
+"""Benchmarks: the same workloads on ember and torch, timed in one process."""

@@ -1,0 +1,137 @@
+"""`make bench`: every workload on ember and on torch in one process, interleaved; medians of
+repeats after warm-up; one table of ember ms, torch ms and the ratio, plus peak memory.
+
+Usage: python -m benchmarks.run [--threads N] [--repeats R] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _time(step: Any) -> float:
+    t0 = time.perf_counter()
+    step()
+    return time.perf_counter() - t0
+
+
+def interleaved(make: Any, libs: dict[str, Any], repeats: int, inner: int) -> dict[str, float]:
+    """Median seconds per call for each library, alternating libraries every repeat."""
+    steps = {name: make(lib) for name, lib in libs.items()}
+    for step in steps.values():  # warm-up
+        for _ in range(max(2, inner // 4)):
+            step()
+    samples: dict[str, list[float]] = {name: [] for name in libs}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                step()
+            samples[name].append((time.perf_counter() - t0) / inner)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+PEAK_CODE = """
+import resource, sys, importlib
+lib = importlib.import_module(sys.argv[1])
+from benchmarks.workloads import WORKLOADS
+if sys.argv[1] == "torch":
+    lib.set_num_threads(int(sys.argv[3]))
+step = WORKLOADS[sys.argv[2]](lib)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(5):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_mib(lib: str, workload: str, threads: int) -> float:
+    """Peak RSS (MiB) of a fresh process that imports `lib` and runs 5 steps of `workload`."""
+    out = subprocess.run([sys.executable, "-c", PEAK_CODE, lib, workload, str(threads)],
+                         capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def import_time(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(3)]
+    return min(runs)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--only", default=None)
+    p.add_argument("--no-memory", action="store_true")
+    args = p.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    import torch
+
+    import ember
+    from benchmarks.workloads import WORKLOADS, matmul
+
+    torch.set_num_threads(args.threads)
+    libs = {"ember": ember, "torch": torch}
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__},"
+          f" threads {args.threads}")
+    rows = []
+    inner = {"tiny-op overhead": 200, "MLP train step": 5, "CNN train step": 2,
+             "nanoGPT-style train step": 2, "CNN inference": 3}
+    with threadpool_limits(limits=args.threads):
+        for name, make in WORKLOADS.items():
+            if args.only and args.only not in name:
+                continue
+            try:
+                t = interleaved(make, libs, args.repeats, inner.get(name, 3))
+            except Exception as e:  # a workload ember cannot run yet is reported, not hidden
+                rows.append((name, f"error: {type(e).__name__}: {e}"[:60], "", "", "", ""))
+                continue
+            mem = ("", "")
+            if not args.no_memory and "train" in name and "tiny" not in name:
+                mem = (f"{peak_mib('ember', name, args.threads):.0f}",
+                       f"{peak_mib('torch', name, args.threads):.0f}")
+            rows.append((name, f"{t['ember'] * 1e3:.3f}", f"{t['torch'] * 1e3:.3f}",
+                         f"{t['ember'] / t['torch']:.2f}", *mem))
+        for n in (256, 1024, 2048):
+            if args.only and args.only != "matmul":
+                break
+            flops = matmul(ember, n)[1]
+            raw = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+
+            def make(lib: Any, n: int = n, raw: np.ndarray = raw) -> Any:
+                return (lambda: raw @ raw) if lib is np else matmul(lib, n)[0]
+
+            res = interleaved(make, {"ember": ember, "numpy": np}, args.repeats, 3)
+            rows.append((f"matmul {n} GFLOP/s (vs NumPy)", f"{flops / res['ember'] / 1e9:.1f}",
+                         f"{flops / res['numpy'] / 1e9:.1f}",
+                         f"{res['numpy'] / res['ember']:.2f}", "", ""))
+    if not args.only:
+        ie, it = import_time("ember"), import_time("torch")
+        rows.append(("import (s)", f"{ie:.3f}", f"{it:.3f}", f"{ie / it:.2f}", "", ""))
+    header = ("workload", "ember ms", "torch ms", "ember/torch", "ember MiB", "torch MiB")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
+    for r in [header, tuple("-" * w for w in widths), *rows]:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print("(matmul rows: GFLOP/s for ember and raw NumPy; the ratio is ember's share of NumPy's; "
+          "import row: seconds)")
+    _ = resource
+
+
+if __name__ == "__main__":
+    main()
