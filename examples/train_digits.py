@@ -1,0 +1,281 @@
+"""Train a small CNN on handwritten digits with ember: the main job behind `make demo`.
+
+Data: scikit-learn's 1,797 8x8 digits (shipped with the package, no download), split into
+train/validation/test; or full MNIST with `--mnist DIR` (the standard IDX files, .gz or not).
+Each epoch prints a progress bar and the validation accuracy and saves a checkpoint (model,
+optimizer, scheduler, epoch, RNG state); `--resume` continues from it bit-identically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
+from ember.utils.data import DataLoader, TensorDataset
+
+
+# ---- data --------------------------------------------------------------------------------------
+def read_idx(path: str) -> np.ndarray:
+    """Read an IDX file (MNIST's format), gzipped or not; errors name the file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"MNIST file not found: {path}")
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: cannot read IDX data ({e})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    kinds = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+             0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+    if data[2] not in kinds:
+        raise ValueError(f"{path}: unknown IDX element type 0x{data[2]:02x}")
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    dtype = np.dtype(kinds[data[2]])
+    need = int(np.prod(shape)) * dtype.itemsize
+    body = data[4 + 4 * ndim:]
+    if len(body) != need:
+        raise ValueError(f"{path}: IDX header promises {need} bytes of data, file has "
+                         f"{len(body)}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find(directory: str, stem: str) -> str:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
+                 stem.replace("-idx", ".idx") + ".gz"):
+        if os.path.exists(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    return os.path.join(directory, stem + ".gz")  # read_idx reports it missing
+
+
+def load_mnist(directory: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """MNIST from IDX files: the last 5,000 training images become the validation set."""
+    x = read_idx(_find(directory, "train-images-idx3-ubyte")).astype(np.float32) / 255.0
+    y = read_idx(_find(directory, "train-labels-idx1-ubyte")).astype(np.int64)
+    xt = read_idx(_find(directory, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0
+    yt = read_idx(_find(directory, "t10k-labels-idx1-ubyte")).astype(np.int64)
+    for path, a, b in (("train", x, y), ("t10k", xt, yt)):
+        if len(a) != len(b):
+            raise ValueError(f"MNIST {path}: {len(a)} images but {len(b)} labels")
+    return {"train": (x[:-5000, None], y[:-5000]), "val": (x[-5000:, None], y[-5000:]),
+            "test": (xt[:, None], yt)}
+
+
+def load_digits_splits(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's digits, 8x8 images scaled to [0, 1]: 70% train, 15% val, 15% test."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images.astype(np.float32) / 16.0)[:, None]  # (N, 1, 8, 8)
+    y = d.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_train, n_val = int(0.7 * len(x)), int(0.15 * len(x))
+    parts = np.split(order, [n_train, n_train + n_val])
+    return {name: (x[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts)}
+
+
+# ---- model -------------------------------------------------------------------------------------
+class DigitNet(nn.Module):
+    """conv-BN-ReLU x2, max-pool, dropout, a hidden Linear layer and the classifier."""
+
+    def __init__(self, side: int = 8, channels: int = 32) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels),
+            nn.ReLU(), nn.MaxPool2d(2))
+        flat = 2 * channels * (side // 2) ** 2
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(flat, 128),
+                                        nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+
+    def forward(self, x: Any) -> Any:
+        return self.classifier(self.features(x))
+
+
+def summary(model: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """Each leaf layer's output shape and parameter count, from one forward pass with hooks."""
+    rows: list[tuple[str, str, int]] = []
+    handles = []
+    for name, mod in model.named_modules():
+        if next(iter(mod.children()), None) is None and name:
+            def hook(m: Any, inp: Any, out: Any, name: str = name) -> None:
+                n = sum(p.numel() for p in m.parameters(recurse=False))
+                rows.append((f"{name} ({type(m).__name__})", str(list(out.shape)), n))
+
+            handles.append(mod.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    with ember.no_grad():
+        model(ember.zeros(*input_shape))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    w = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'layer':<{w}}{'output shape':<20}{'params':>10}", "-" * (w + 30)]
+    lines += [f"{a:<{w}}{b:<20}{c:>10,}" for a, b, c in rows]
+    total = sum(p.numel() for p in model.parameters())
+    lines += ["-" * (w + 30), f"{'total parameters':<{w + 20}}{total:>10,}"]
+    return "\n".join(lines)
+
+
+# ---- training ----------------------------------------------------------------------------------
+@dataclass
+class Config:
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    seed: int = 0
+    checkpoint: str | None = "checkpoints/digits.pt"
+    resume: bool = False
+    mnist: str | None = None
+    limit: int | None = None  # train on the first N training samples (tests)
+    stop_after: int | None = None  # stop after this many epochs (simulates an interruption)
+    progress: bool = True
+    plot: str | None = "training_curves.png"
+    log: Any = print
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+
+
+def accuracy(model: nn.Module, x: Any, y: Any, batch: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    with ember.no_grad():
+        for i in range(0, len(x), batch):
+            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item())
+    model.train()
+    return correct / len(x)
+
+
+def train(cfg: Config) -> dict[str, Any]:
+    """Train (or resume) and evaluate; returns the model, history and test accuracy."""
+    start = time.perf_counter()
+    data = load_mnist(cfg.mnist) if cfg.mnist else load_digits_splits(cfg.seed)
+    tensors = {k: (ember.tensor(x), ember.tensor(y)) for k, (x, y) in data.items()}
+    xtr, ytr = tensors["train"]
+    if cfg.limit:
+        xtr, ytr = xtr[:cfg.limit], ytr[:cfg.limit]
+    ember.manual_seed(cfg.seed)
+    model = DigitNet(side=int(xtr.shape[-1]))
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = ember.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    sched = ember.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    order = ember.Generator().manual_seed(cfg.seed)  # data order, saved with the checkpoint
+    loader = DataLoader(TensorDataset(xtr, ytr), batch_size=cfg.batch_size, shuffle=True,
+                        generator=order)
+    history, first_epoch = History(), 0
+    if cfg.resume and cfg.checkpoint and os.path.exists(cfg.checkpoint):
+        ck = ember.load(cfg.checkpoint)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        ember.set_rng_state(ck["rng"])
+        order.set_state(ck["data_rng"])
+        history = History(list(ck["train_loss"]), list(ck["val_acc"]))
+        first_epoch = ck["epoch"] + 1
+        cfg.log(f"resumed from {cfg.checkpoint} after epoch {ck['epoch'] + 1}")
+    else:
+        cfg.log(summary(model, (1, *xtr.shape[1:])))
+    for epoch in range(first_epoch, cfg.epochs):
+        model.train()
+        total, seen = 0.0, 0
+        batches = _progress(loader, f"epoch {epoch + 1}/{cfg.epochs}", cfg.progress)
+        for xb, yb in batches:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(xb)
+            seen += len(xb)
+            if hasattr(batches, "set_postfix"):
+                batches.set_postfix(loss=f"{total / seen:.4f}")
+        sched.step()
+        history.train_loss.append(total / seen)
+        history.val_acc.append(accuracy(model, *tensors["val"]))
+        cfg.log(f"epoch {epoch + 1}: train loss {history.train_loss[-1]:.4f}, validation "
+                f"accuracy {100 * history.val_acc[-1]:.1f}%")
+        if cfg.checkpoint:
+            os.makedirs(os.path.dirname(cfg.checkpoint) or ".", exist_ok=True)
+            ember.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "epoch": epoch,
+                        "rng": ember.get_rng_state(), "data_rng": order.get_state(),
+                        "train_loss": history.train_loss, "val_acc": history.val_acc},
+                       cfg.checkpoint)
+        if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after:
+            return {"model": model, "history": history, "test_accuracy": None}
+    test_acc = accuracy(model, *tensors["test"])
+    cfg.log(f"test accuracy: {100 * test_acc:.1f}%")
+    if cfg.plot:
+        plot(history, cfg.plot)
+        cfg.log(f"training curves: {cfg.plot}")
+    cfg.log(f"wall time: {time.perf_counter() - start:.1f} s")
+    return {"model": model, "history": history, "test_accuracy": test_acc}
+
+
+def _progress(loader: Any, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return loader
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return loader
+    return tqdm(loader, desc=desc, leave=False, file=sys.stdout)
+
+
+def plot(history: History, path: str) -> None:
+    """Loss and validation accuracy per epoch, as a PNG (matplotlib's Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(history.train_loss) + 1)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(epochs, history.train_loss, marker="o")
+    a.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
+    b.plot(epochs, [100 * v for v in history.val_acc], marker="o", color="tab:green")
+    b.set(title="validation accuracy", xlabel="epoch", ylabel="%")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=Config.epochs)
+    p.add_argument("--batch-size", type=int, default=Config.batch_size)
+    p.add_argument("--lr", type=float, default=Config.lr)
+    p.add_argument("--seed", type=int, default=Config.seed)
+    p.add_argument("--checkpoint", default=Config.checkpoint)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--mnist", metavar="DIR", help="train on MNIST IDX files in DIR")
+    p.add_argument("--plot", default=Config.plot)
+    a = p.parse_args(argv)
+    train(Config(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                 checkpoint=a.checkpoint, resume=a.resume, mnist=a.mnist, plot=a.plot))
+
+
+if __name__ == "__main__":
+    main()
