@@ -1,0 +1,177 @@
+"""Window primitives for convolution and pooling: Unfold/Fold (im2col/col2im), flat gather/scatter,
+constant padding and index-take along one dim; each pair is the other's VJP."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ember.autograd.function import Node, Primitive
+from ember.tensor import Tensor
+
+NDArray = np.ndarray
+Ints = tuple[int, ...]
+
+# internal primitives; the public functions live in ember.nn.functional
+__all__: list[str] = []
+
+
+def windows(xp: NDArray, kernel: Ints, dilation: Ints, stride: Ints, out: Ints) -> NDArray:
+    """A strided view (N, C, *out, *kernel) of the windows of a padded array xp (N, C, *Sp)."""
+    nd = len(kernel)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    v = sliding_window_view(xp, span, axis=tuple(range(2, 2 + nd)))
+    idx = ((slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in
+                                               zip(out, stride, strict=True))
+           + tuple(slice(None, None, d) for d in dilation))
+    return v[idx]
+
+
+def padded_size(size: Ints, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+                out: Ints) -> Ints:
+    """The padded extent Sp that holds the left padding, the input and every window."""
+    return tuple(max(s + p, (o - 1) * st + d * (k - 1) + 1) for s, k, d, st, p, o in
+                 zip(size, kernel, dilation, stride, lo, out, strict=True))
+
+
+def pad_to(x: NDArray, lo: Ints, sp: Ints, fill: Any = 0) -> NDArray:
+    """Place x (N, C, *S) at offset lo inside a (N, C, *sp) array filled with `fill`."""
+    if all(p == 0 for p in lo) and tuple(x.shape[2:]) == sp:
+        return x
+    out = np.full(x.shape[:2] + tuple(sp), fill, dtype=x.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in
+                                           zip(lo, x.shape[2:], strict=True))] = x
+    return out
+
+
+class Unfold(Primitive):
+    """im2col: x (N, C, *S) -> (N, C*prod(kernel), prod(out)) with zero padding `lo` on the
+    left (the right padding is whatever the `out` windows need). VJP: Fold of g."""
+
+    @staticmethod
+    def forward(ctx: Node, x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+                out: Ints) -> NDArray:
+        ctx.size, ctx.fold_args = x.shape[2:], (kernel, dilation, stride, lo, out)
+        sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
+        w = windows(pad_to(x, lo, sp), kernel, dilation, stride, out)  # (N, C, *out, *k)
+        nd = len(kernel)
+        order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+        cols = np.ascontiguousarray(w.transpose(order))  # (N, C, *k, *out)
+        return cols.reshape(x.shape[0], -1, math.prod(out))
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        kernel, dilation, stride, lo, out = ctx.fold_args
+        return (Fold.apply(g, ctx.size, kernel, dilation, stride, lo, out),)
+
+
+class Fold(Primitive):
+    """col2im: cols (N, C*prod(kernel), prod(out)) summed into (N, C, *size), the adjoint of
+    Unfold with the same arguments. VJP: Unfold of g."""
+
+    @staticmethod
+    def forward(ctx: Node, cols: NDArray, size: Ints, kernel: Ints, dilation: Ints,
+                stride: Ints, lo: Ints, out: Ints) -> NDArray:
+        ctx.unfold_args = (kernel, dilation, stride, lo, out)
+        n = cols.shape[0]
+        c = cols.shape[1] // math.prod(kernel)
+        blocks = cols.reshape((n, c) + tuple(kernel) + tuple(out))  # (N, C, *k, *out)
+        sp = padded_size(size, kernel, dilation, stride, lo, out)
+        acc = np.zeros((n, c) + sp, dtype=cols.dtype)
+        for offs in np.ndindex(*kernel):  # one strided slice per kernel offset, no scatter
+            dst = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in
+                        zip(offs, dilation, out, stride, strict=True))
+            acc[(slice(None), slice(None)) + dst] += blocks[(slice(None), slice(None)) + offs]
+        return acc[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in
+                                                      zip(lo, size, strict=True))]
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        return (Unfold.apply(g, *ctx.unfold_args), None, None, None, None, None, None)
+
+
+class GatherFlat(Primitive):
+    """x (N, C, *S) read at flat per-plane indices idx (N, C, *out). VJP: ScatterFlat of g."""
+
+    @staticmethod
+    def forward(ctx: Node, x: NDArray, idx: NDArray) -> NDArray:
+        ctx.in_shape, ctx.idx = x.shape, idx
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        return np.take_along_axis(flat, idx.reshape(idx.shape[0], idx.shape[1], -1),
+                                  axis=2).reshape(idx.shape)
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        return (ScatterFlat.apply(g, ctx.idx, ctx.in_shape), None)
+
+
+class ScatterFlat(Primitive):
+    """g (N, C, *out) summed into zeros of `shape` (N, C, *S) at flat per-plane indices idx.
+    VJP: GatherFlat of g."""
+
+    @staticmethod
+    def forward(ctx: Node, g: NDArray, idx: NDArray, shape: Ints) -> NDArray:
+        ctx.idx = idx
+        nc, m = shape[0] * shape[1], math.prod(shape[2:])
+        flat = idx.reshape(nc, -1) + (np.arange(nc) * m)[:, None]
+        out = np.bincount(flat.ravel(), weights=g.reshape(-1), minlength=nc * m)
+        return out.astype(g.dtype, copy=False).reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        return (GatherFlat.apply(g, ctx.idx), None, None)
+
+
+class ConstantPad(Primitive):
+    """Pad (or crop, for negative amounts) each dim by pads[d] = (lo, hi) with `value`.
+    VJP: ConstantPad of g by the negated amounts, with 0."""
+
+    @staticmethod
+    def forward(ctx: Node, x: NDArray, pads: tuple[tuple[int, int], ...], value: Any) -> NDArray:
+        ctx.pads = pads
+        crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in
+                     zip(pads, x.shape, strict=True))
+        x = x[crop]
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+        if not any(lo or hi for lo, hi in grow):
+            return x.copy()
+        return np.pad(x, grow, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        back = tuple((-lo, -hi) for lo, hi in ctx.pads)
+        return (ConstantPad.apply(g, back, 0), None, None)
+
+
+class Take(Primitive):
+    """x indexed along `dim` by an int array idx (repeats allowed). VJP: TakeAdd of g."""
+
+    @staticmethod
+    def forward(ctx: Node, x: NDArray, dim: int, idx: NDArray) -> NDArray:
+        ctx.size, ctx.dim, ctx.idx = x.shape[dim], dim, idx
+        return np.take(x, idx, axis=dim)
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        return (TakeAdd.apply(g, ctx.dim, ctx.idx, ctx.size), None, None)
+
+
+class TakeAdd(Primitive):
+    """g summed into zeros with `size` entries along `dim` at positions idx. VJP: Take of g."""
+
+    @staticmethod
+    def forward(ctx: Node, g: NDArray, dim: int, idx: NDArray, size: int) -> NDArray:
+        ctx.dim, ctx.idx = dim, idx
+        shape = list(g.shape)
+        shape[dim] = size
+        out = np.zeros(shape, dtype=g.dtype)
+        np.add.at(np.moveaxis(out, dim, 0), idx, np.moveaxis(g, dim, 0))  # repeats accumulate
+        return out
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        return (Take.apply(g, ctx.dim, ctx.idx), None, None, None)
+
