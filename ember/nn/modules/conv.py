@@ -88,7 +88,7 @@ class _ConvNd(Module):
                 total = self.dilation[i] * (self.kernel_size[i] - 1)
                 out += [total // 2, total - total // 2]
             else:
-                out += [self.padding[i]] * 2
+                out += [int(self.padding[i])] * 2
         return out
 
     def reset_parameters(self) -> None:
