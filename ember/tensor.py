@@ -705,9 +705,9 @@ add sub mul div true_divide floor_divide remainder fmod pow neg negative abs sig
 expm1 log2 sqrt rsqrt sin cos tan tanh sigmoid relu erf floor ceil round trunc clamp clip
 clamp_min clamp_max lerp square reciprocal nan_to_num masked_fill logical_not logical_and
 logical_or scatter scatter_add index_add index_copy index_fill index_put masked_scatter
-addcmul addcdiv tril triu atan2 hypot fill zero copy uniform normal bernoulli random
-exponential geometric cauchy log_normal
+addcmul addcdiv tril triu atan2 hypot fill zero copy
 """.split()
+# uniform_, normal_, bernoulli_, random_, exponential_, ... are attached by ember.random
 
 for _name in METHODS:
     if _name not in Tensor.__dict__:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -18,7 +19,9 @@ NDArray = np.ndarray
 # public functions (grows as ops land); ember.ops and the ember namespace re-export these
 __all__ = [
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
-    "ones_like", "empty_like", "full_like", "clone", "to", "is_tensor",
+    "ones_like", "empty_like", "full_like", "clone", "to", "is_tensor", "arange", "linspace",
+    "logspace", "eye", "asarray", "scalar_tensor", "tril_indices", "triu_indices", "result_type",
+    "can_cast", "is_floating_point", "is_complex", "numel", "is_nonzero",
 ]
 
 
@@ -39,25 +42,54 @@ def _strip_tensors(data: Any) -> Any:
     return data
 
 
+def _leaf_dtype(x: Any) -> _dt.dtype:
+    """torch's scalar type of one element: Python numbers by kind, NumPy scalars and tensors by
+    their own dtype."""
+    if isinstance(x, (Tensor, np.ndarray, np.generic)):  # before float: np.float64 is a float
+        arr = x._data if isinstance(x, Tensor) else np.asarray(x)
+        if arr.dtype.kind == "c":
+            raise TypeError("complex tensors are not supported by ember")
+        return _dt.from_numpy_dtype(arr.dtype)
+    if isinstance(x, bool):
+        return _dt.bool_
+    if isinstance(x, int):
+        if not -(1 << 63) <= x < (1 << 63):
+            raise ValueError("Overflow when unpacking long long")
+        return _dt.int64
+    if isinstance(x, float):
+        return _dt.get_default_dtype()
+    if isinstance(x, complex):
+        raise TypeError("complex tensors are not supported by ember")
+    raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
+
+
+def _infer_dtype(data: Any, depth: int = 0) -> tuple[_dt.dtype | None, tuple[int, ...]]:
+    """The promoted dtype of every element and the shape of a nested list (None when empty)."""
+    if not isinstance(data, (list, tuple)):
+        return _leaf_dtype(data), (data.shape if isinstance(data, (Tensor, np.ndarray)) else ())
+    out: _dt.dtype | None = None
+    inner: tuple[int, ...] | None = None
+    for x in data:
+        xd, shape = _infer_dtype(x, depth + 1)
+        if inner is not None and shape != inner:
+            got = shape[0] if shape else 0
+            raise ValueError(f"expected sequence of length {inner[0] if inner else 0} at dim "
+                             f"{depth + 1} (got {got})")
+        inner = shape
+        if xd is not None:
+            out = xd if out is None else _dt.promote_types(out, xd)
+    return out, (len(data), *(inner or ()))
+
+
 def _infer_array(data: Any, dtype: _dt.dtype | None) -> NDArray:
+    if isinstance(data, np.ndarray) and dtype is None:
+        _leaf_dtype(data)  # refuses dtypes torch lacks
+        return data
     if isinstance(data, np.ndarray):
-        if dtype is None:
-            _dt.from_numpy_dtype(data.dtype)  # refuses dtypes torch lacks
-            return data
-        return data.astype(dtype.to_numpy())
-    arr = np.array(_strip_tensors(data))
-    if arr.dtype == object or arr.dtype.kind in "SUc":
-        raise TypeError(f"Could not infer dtype of {type(data).__name__}" if arr.dtype.kind != "c"
-                        else "complex tensors are not supported by ember")
-    if dtype is not None:
-        return arr.astype(dtype.to_numpy())
-    if arr.dtype.kind == "f":
-        if isinstance(data, (np.floating, np.ndarray)):  # NumPy scalars keep their dtype
-            return arr
-        return arr.astype(_dt.get_default_dtype().to_numpy())
-    if arr.dtype.kind in "iu":
-        return arr if isinstance(data, np.integer) else arr.astype(np.int64)
-    return arr
+        return data.astype(dtype.to_numpy())  # type: ignore[union-attr]
+    inferred, _ = _infer_dtype(data)
+    d = dtype or inferred or _dt.get_default_dtype()
+    return np.array(_strip_tensors(data), dtype=d.to_numpy())
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -236,3 +268,168 @@ def _is_dtype_name(a: Any) -> bool:
 def is_tensor(obj: object) -> bool:
     """Matches `torch.is_tensor`."""
     return isinstance(obj, Tensor)
+
+
+# ---- ranges and special matrices ------------------------------------------------------------
+def _num(x: Any) -> Any:
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def _is_float(*xs: Any) -> bool:
+    return any(isinstance(x, (float, np.floating)) for x in xs)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, out: Any = None,
+           device: Any = None, layout: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """Matches `torch.arange`: int64 for integer bounds, the default float dtype otherwise;
+    length ceil((end - start) / step), values start + i * step."""
+    start, end, step = _num(start), _num(end), _num(step)
+    if end is None:
+        start, end = 0, start
+    d = _dt.to_dtype(dtype) if dtype is not None else (
+        _dt.get_default_dtype() if _is_float(start, end, step) else _dt.int64)
+    if not all(math.isfinite(float(v)) for v in (start, end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    if d is _dt.int64:  # torch's integer arithmetic: bounds and step truncated first
+        a, b, st = int(start), int(end), int(step)
+        if st == 0:
+            raise RuntimeError("step must be nonzero")
+        n = max(-(-(b - a) // st), 0)
+        return _finish(a + st * np.arange(n, dtype=np.int64), requires_grad)
+    n = max(math.ceil((float(end) - float(start)) / float(step)), 0)
+    vals: NDArray = float(start) + np.arange(n, dtype=np.float64) * float(step)
+    if not d.is_floating_point:
+        vals = int(start) + np.arange(n, dtype=np.int64) * int(step)
+    return _finish(vals.astype(d.to_numpy()), requires_grad)
+
+
+def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None, out: Any = None,
+             device: Any = None, layout: Any = None, requires_grad: bool = False) -> Tensor:
+    """Matches `torch.linspace`: the first half counts up from start, the second half down
+    from end (as torch's kernel), so both ends are exact."""
+    start, end, steps = float(_num(start)), float(_num(end)), int(_num(steps))
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    d = _dt.to_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
+    return _finish(_lin(start, end, steps, d).astype(d.to_numpy()), requires_grad)
+
+
+def _lin(start: float, end: float, steps: int, d: _dt.dtype) -> NDArray:
+    if steps <= 1:
+        return np.full(steps, start)
+    if d in (_dt.float32, _dt.float16, _dt.bfloat16):  # step computed in float32
+        s32, e32 = np.float32(start), np.float32(end)
+        step = float((e32 - s32) / np.float32(steps - 1))
+        start, end = float(s32), float(e32)
+    else:
+        step = (end - start) / (steps - 1)
+    i = np.arange(steps, dtype=np.float64)
+    half = steps // 2
+    from ember.random import _fma
+
+    return np.where(i < half, _fma(i, step, start), _fma(steps - 1 - i, -step, end))
+
+
+def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
+             out: Any = None, device: Any = None, layout: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """Matches `torch.logspace`: base ** linspace(start, end, steps)."""
+    start, end, steps = float(_num(start)), float(_num(end)), int(_num(steps))
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    d = _dt.to_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
+    vals = np.power(float(base), _lin(start, end, steps, _dt.float64))
+    return _finish(vals.astype(d.to_numpy()), requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, out: Any = None, device: Any = None,
+        layout: Any = None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Matches `torch.eye`."""
+    if n < 0:
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m is not None and m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
+    return _finish(np.eye(n, m, dtype=_np_dtype(dtype)), requires_grad)
+
+
+def _tri_indices(rows: NDArray, cols: NDArray, dtype: Any) -> Tensor:
+    d = _dt.int64 if dtype is None else _dt.to_dtype(dtype)
+    return Tensor._make(np.stack([rows, cols]).astype(d.to_numpy()).reshape(2, -1))
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None,
+                 layout: Any = None) -> Tensor:
+    """Matches `torch.tril_indices`: a (2, N) tensor of row and column indices."""
+    return _tri_indices(*np.tril_indices(row, offset, col), dtype)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None,
+                 layout: Any = None) -> Tensor:
+    """Matches `torch.triu_indices`."""
+    return _tri_indices(*np.triu_indices(row, offset, col), dtype)
+
+
+# ---- conversion helpers and predicates ------------------------------------------------------
+def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: bool | None = None,
+            requires_grad: bool = False) -> Tensor:
+    """Matches `torch.asarray`: shares memory with Tensors and NumPy arrays unless a copy is
+    asked for or the dtype changes."""
+    d = None if dtype is None else _dt.to_dtype(dtype)
+    if isinstance(obj, Tensor):
+        t = obj if d is None else obj.to(d)
+        t = t.clone() if copy and t is obj else t
+    elif isinstance(obj, np.ndarray):
+        t = Tensor._make(np.array(_infer_array(obj, d), copy=True) if copy else
+                         _infer_array(obj, d))
+    else:
+        t = tensor(obj, dtype=d)
+    if requires_grad:
+        t = t.detach().requires_grad_() if t is obj else t.requires_grad_()
+    return t
+
+
+def scalar_tensor(s: Any, *, dtype: Any = None, device: Any = None, layout: Any = None,
+                  requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Matches `torch.scalar_tensor`: a 0-dim tensor of the default float dtype."""
+    return _finish(np.asarray(_num(s), dtype=_np_dtype(dtype)), requires_grad)
+
+
+def result_type(tensor: Any, other: Any) -> _dt.dtype:
+    """Matches `torch.result_type`."""
+    from ember.ops.common import result_type as _rt
+
+    return _rt(tensor, other)
+
+
+def can_cast(from_: Any, to: Any) -> bool:
+    """Matches `torch.can_cast`: no cast to a lower category (float -> int, int -> bool)."""
+    return bool(_dt.to_dtype(from_)._kind <= _dt.to_dtype(to)._kind)
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """Matches `torch.is_floating_point`."""
+    return input.dtype.is_floating_point
+
+
+def is_complex(input: Tensor) -> bool:
+    """Matches `torch.is_complex` (always False: ember has no complex dtypes)."""
+    return False
+
+
+def numel(input: Tensor) -> int:
+    """Matches `torch.numel`."""
+    return int(input._data.size)
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """Matches `torch.is_nonzero`."""
+    if input._data.size == 0:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+    if input._data.size > 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(input._data.reshape(()))
