@@ -174,16 +174,20 @@ def _bounds(n: int, o: int) -> list[tuple[int, int]]:
 
 
 def _adaptive_avg(input: Tensor, output_size: Any, nd: int) -> Tensor:
-    """Adaptive average pooling is separable: one averaging matrix (o, n) per spatial dim."""
+    """Adaptive average pooling is separable: window sums by one 0/1 matrix (n, o) per spatial
+    dim, then one division by the window sizes (as torch: sum, then divide)."""
     x, unbatched = _batched(input, nd, f"adaptive_avg_pool{nd}d")
     out = _adaptive_size(x, output_size, nd)
     y = x
+    count: Any = np.ones((), dtype=x._data.dtype)
     for i, o in enumerate(out):
         n = x.shape[2 + i]
-        a = np.zeros((o, n), dtype=x._data.dtype)
+        a = np.zeros((n, o), dtype=x._data.dtype)
         for j, (lo, hi) in enumerate(_bounds(n, o)):
-            a[j, lo:hi] = 1.0 / (hi - lo)
-        y = (y.transpose(2 + i, -1) @ Tensor._make(a.T)).transpose(2 + i, -1)
+            a[lo:hi, j] = 1.0
+        count = np.multiply.outer(count, a.sum(0))
+        y = (y.transpose(2 + i, -1) @ Tensor._make(a)).transpose(2 + i, -1)
+    y = y / Tensor._make(count)
     return y.squeeze(0) if unbatched else y
 
 
