@@ -65,9 +65,10 @@ def clip_grads_with_norm_(parameters: TensorOrTensors, max_norm: float, total_no
     f = t.dtype.type
     # torch computes `max_norm / x` as reciprocal(x) * max_norm, in the norm's dtype
     coef = np.minimum((f(1) / (t + f(1e-6))) * f(float(max_norm)), f(1.0))
-    for g in grads:
-        np.multiply(g._data, coef.astype(g._data.dtype), out=g._data, casting="unsafe")
-        g._version_ref[0] += 1
+    with np.errstate(invalid="ignore"):  # a non-finite norm gives nan grads, as in torch
+        for g in grads:
+            np.multiply(g._data, coef.astype(g._data.dtype), out=g._data, casting="unsafe")
+            g._version_ref[0] += 1
 
 
 def clip_grad_norm_(parameters: TensorOrTensors, max_norm: float,
