@@ -232,10 +232,14 @@ def unflatten(input: Tensor, dim: int, sizes: Any) -> Tensor:
     d = _wrap_dim(dim, input.ndim)
     sizes = shape_arg((sizes,), "unflatten")
     shape = input.shape
-    inner = _infer_shape(sizes, shape[d]) if sizes.count(-1) <= 1 else sizes
-    if int(np.prod(inner)) != shape[d]:
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if sizes.count(-1) > 1:
+        raise RuntimeError("unflatten: Provided sizes can have at most one -1")
+    if (-1 in sizes and (known == 0 or shape[d] % known)) or (-1 not in sizes
+                                                               and known != shape[d]):
         raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the "
                            f"size of dim {dim} ({shape[d]}) in the input tensor")
+    inner = tuple(shape[d] // known if s == -1 else s for s in sizes)
     return reshape(input, (*shape[:d], *inner, *shape[d + 1:]))
 
 
@@ -419,7 +423,7 @@ def _tensor_list(tensors: Any, fn: str) -> list[Tensor]:
                         "Tensor")
     out = list(tensors)
     if not out:
-        raise RuntimeError(f"{fn}(): expected a non-empty list of Tensors")
+        raise ValueError(f"{fn}(): expected a non-empty list of Tensors")
     return out
 
 
@@ -437,7 +441,9 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
         return ts[0].to(dtype)
     ref = kept[0]
     d = _wrap_dim(dim, ref.ndim)
-    for i, t in enumerate(kept):
+    for i, t in enumerate(ts):
+        if t.ndim == 1 and t.shape[0] == 0:
+            continue
         if t.ndim != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and "
                                f"{t.ndim}")
@@ -445,7 +451,7 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
             if k != d and t.shape[k] != ref.shape[k]:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. "
                                    f"Expected size {ref.shape[k]} but got size {t.shape[k]} for "
-                                   f"tensor number {ts.index(t) if t in kept else i} in the list.")
+                                   f"tensor number {i} in the list.")
     return Cat.apply(d, *[t.to(dtype) for t in kept])
 
 
@@ -541,7 +547,7 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
 
     if repeats is None:  # repeat_interleave(r): indices 0..n-1, each r[i] times
         reps = input._data
-        if reps.ndim > 1:
+        if reps.ndim != 1:
             raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
         return Tensor._make(np.repeat(np.arange(reps.shape[0], dtype=np.int64), reps))
     if dim is None:
@@ -581,9 +587,9 @@ def flip(input: Tensor, dims: Any, *more: int) -> Tensor:
     """Matches `torch.flip`."""
     ds = (dims, *more) if isinstance(dims, (int, np.integer)) else tuple(dims)
     w = tuple(_wrap_dim(int(d), input.ndim) for d in ds)
-    if len(set(w)) != len(w):
-        raise RuntimeError(f"dims has duplicates, original flip dims size={len(w)}, but unique "
-                           f"flip dims size={len(set(w))}")
+    for k, d in enumerate(w):
+        if d in w[:k]:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
     return Flip.apply(input, w)
 
 
@@ -776,8 +782,7 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
     n = len(ts)
     out = [expand(reshape(t, tuple(-1 if i == k else 1 for i in range(n))), shape)
            for k, t in enumerate(ts)]
-    if swap:
-        out = [transpose(o, 0, 1) for o in out]
+    if swap:  # 'xy' is 'ij' on the first two inputs swapped, with the outputs swapped back
         out[0], out[1] = out[1], out[0]
     return tuple(out)
 
