@@ -16,6 +16,7 @@ from ember.ops.linalg import *  # noqa: F403
 from ember.ops.movement import *  # noqa: F403
 from ember.ops.reduce import *  # noqa: F403
 from ember.random import *  # noqa: F403
+from ember._tensor_str import set_printoptions  # noqa: F401
 from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
