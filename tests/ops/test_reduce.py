@@ -26,7 +26,7 @@ X32 = X.astype(np.float32)
 TIES = np.array([[0.0, 1.0, 1.0, -2.0], [3.0, 3.0, 3.0, 0.5], [-1.0, -1.0, 2.0, 2.0]])
 
 
-# ---- value reductions with dim/keepdim: every option, float64 (finite differences) and float32 ----
+# ---- value reductions with dim/keepdim: every option, float64 (with differences) and float32
 DIM_CASES = [
     {}, {"dim": 1}, {"dim": -1, "keepdim": True}, {"dim": (0, 2)}, {"dim": [0, -1]},
     {"dim": (0, 1, 2), "keepdim": True},
@@ -40,7 +40,7 @@ DIM_CASES = [
 def test_dim_reductions(name: str, kw: dict, x: np.ndarray) -> None:
     if name == "logsumexp_":
         name, kw = "logsumexp", {"dim": (0, 1, 2), **kw} if "dim" not in kw else kw
-    if name == "norm" and len(np.atleast_1d(kw.get("dim", ()))) > 2:  # 'fro' over 3 dims: torch's error
+    if name == "norm" and len(np.atleast_1d(kw.get("dim", ()))) > 2:  # torch: an error
         with pytest.raises(RuntimeError, match="dim must be a 2-tuple"):
             ember.norm(ember.tensor(x), **kw)
         return
@@ -294,7 +294,7 @@ def test_diff() -> None:
         check(lambda lib, t, p: lib.diff(t, prepend=p), rnd(4), rnd(2))
 
 
-# ---- hypothesis over shapes and dims --------------------------------------------------------------
+# ---- hypothesis over shapes and dims ---------------------------------------------------------
 @st.composite
 def shape_and_dims(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
