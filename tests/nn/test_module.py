@@ -392,3 +392,43 @@ def test_extra_state_roundtrip() -> None:
     s2 = S()
     s2.load_state_dict(sd)
     assert s2.value == 5
+
+
+def test_full_backward_hook_matches_torch() -> None:
+    for lib in (ember, torch):
+        m = (E_LEAF if lib is ember else T_LEAF)(3, 2)
+        seen: list[Any] = []
+        m.register_full_backward_hook(lambda mod, gi, go: seen.append((gi, go)))
+        x = lib.ones(1, 3, requires_grad=True)
+        m(x).sum().backward()
+        (gi,), (go,) = seen[0]
+        assert gi.tolist() == x.grad.tolist() == [[2.0, 2.0, 2.0]]
+        assert go.tolist() == [[1.0, 1.0]]
+        h = m.register_full_backward_hook(lambda mod, gi, go: (gi[0] * 0,))
+        x.grad = None
+        m(x).sum().backward()
+        assert x.grad.tolist() == [[0.0, 0.0, 0.0]]
+        h.remove()
+        seen.clear()
+        with pytest.warns(UserWarning, match="Full backward hook is firing"):
+            m(lib.ones(1, 3)).sum().backward()
+        assert seen[0][0] == (None,)
+
+
+def test_init_arguments_and_incompatible_keys_repr() -> None:
+    for args, kwargs in (((1,), {}), ((), {"q": 1})):
+        _raises(lambda a=args, k=kwargs: ember.nn.Module(*a, **k),
+                lambda a=args, k=kwargs: torch.nn.Module(*a, **k))
+    e, t = ember.nn.Module(), torch.nn.Module()
+    e.w = ember.nn.Parameter(ember.ones(1))
+    t.w = torch.nn.Parameter(torch.ones(1))
+    er = e.load_state_dict({"x": ember.ones(1)}, strict=False)
+    tr = t.load_state_dict({"x": torch.ones(1)}, strict=False)
+    assert repr(er) == repr(tr) and er == tr
+
+
+def test_call_without_hooks_runs_forward_only() -> None:
+    m = E_LEAF(2, 2)
+    calls: list[int] = []
+    m.forward = lambda x: calls.append(1) or x  # type: ignore[method-assign]
+    assert m(5) == 5 and calls == [1]

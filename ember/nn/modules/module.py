@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -47,7 +48,7 @@ class RemovableHandle:
         self.remove()
 
 
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+class _IncompatibleKeys(namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """load_state_dict's result, as torch's `_IncompatibleKeys`."""
 
     missing_keys: list[str]
@@ -94,9 +95,12 @@ class Module:
     forward: Callable[..., Any] = _forward_unimplemented
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if args or kwargs:
-            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected argument: "
-                            f"{args or kwargs}")
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword "
+                            f"argument '{next(iter(kwargs))}'")
+        if args:
+            raise TypeError(f"{type(self).__name__}.__init__() takes 1 positional argument but "
+                            f"{len(args) + 1} were given")
         setattr_ = object.__setattr__
         setattr_(self, "training", True)
         setattr_(self, "_parameters", {})
@@ -274,11 +278,14 @@ class Module:
         self.register_buffer(name, value, persistent)
 
     def __getattr__(self, name: str) -> Any:
-        d = self.__dict__
-        for store in ("_parameters", "_buffers", "_modules"):
-            s = d.get(store)
-            if s is not None and name in s:
-                return s[name]
+        d = self.__dict__  # runs for every parameter read in forward: kept to plain lookups
+        if "_parameters" in d:
+            if name in d["_parameters"]:
+                return d["_parameters"][name]
+            if name in d["_buffers"]:
+                return d["_buffers"][name]
+            if name in d["_modules"]:
+                return d["_modules"][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -702,9 +709,74 @@ class Module:
         return main + ")"
 
 
+class _BackwardHookState:
+    """Per-call state shared by the identity nodes placed around a module's inputs and outputs."""
+
+    def __init__(self, module: Module, n_inputs: int, waiting: int) -> None:
+        self.module = module
+        self.grad_inputs: list[Any] = [None] * n_inputs
+        self.grad_outputs: tuple[Any, ...] = ()
+        self.waiting = waiting  # input grads still to arrive before the hooks run
+
+    def run_hooks(self) -> tuple[Any, ...]:
+        grad_inputs = tuple(self.grad_inputs)
+        for hook in list(self.module._backward_hooks.values()):
+            res = hook(self.module, grad_inputs, self.grad_outputs)
+            if res is not None:
+                grad_inputs = tuple(res)
+        return grad_inputs
+
+
+def _identity_function(on_grad: Callable[[Any], Any]) -> Any:
+    from ember.autograd.function import Function
+
+    class BackwardHookFunction(Function):
+        @staticmethod
+        def forward(ctx: Any, x: Tensor) -> Tensor:
+            return x
+
+        @staticmethod
+        def backward(ctx: Any, g: Tensor) -> Any:
+            return on_grad(g)
+
+    return BackwardHookFunction
+
+
 def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
                               kwargs: dict[str, Any]) -> Any:
-    raise NotImplementedError("register_full_backward_hook is not supported yet")
+    """Route gradients through identity nodes so the full backward hooks see (grad_input,
+    grad_output). A hook's replacement of grad_input applies to the input whose gradient
+    arrives last (with one tensor input, torch's behaviour exactly)."""
+    needs = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    state = _BackwardHookState(module, len(args), len(needs))
+
+    def input_hook(i: int) -> Callable[[Any], Any]:
+        def on_grad(g: Tensor) -> Any:
+            state.grad_inputs[i] = g
+            state.waiting -= 1
+            return state.run_hooks()[i] if state.waiting == 0 else g
+
+        return on_grad
+
+    new_args = list(args)
+    for i in needs:
+        new_args[i] = _identity_function(input_hook(i)).apply(args[i])
+    result = module.forward(*new_args, **kwargs)
+
+    def output_hook(g: Tensor) -> Any:
+        state.grad_outputs = (g,)
+        if not needs:
+            warnings.warn("Full backward hook is firing when gradients are computed with respect "
+                          "to module outputs since no inputs require gradients. See "
+                          "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+                          "#torch.nn.Module.register_full_backward_hook for more details.",
+                          stacklevel=2)
+            state.run_hooks()
+        return g
+
+    if isinstance(result, Tensor) and result.requires_grad:
+        result = _identity_function(output_hook).apply(result)
+    return result
 
 
 def _is_float(a: np.ndarray) -> bool:
