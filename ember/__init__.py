@@ -20,7 +20,7 @@ from ember._tensor_str import set_printoptions  # noqa: F401
 from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
-from ember import autograd, nn, utils  # noqa: E402, F401  (subpackages, as torch.nn)
+from ember import autograd, nn, optim, utils  # noqa: E402, F401  (subpackages, as torch.nn)
 from ember.serialization import load, save  # noqa: E402, F401
 
 __version__ = "2.13.0+ember"

@@ -1,0 +1,16 @@
+"""Optimizers and learning-rate schedulers. Matches `torch.optim`."""
+
+from ember.optim import lr_scheduler
+from ember.optim.adadelta import Adadelta
+from ember.optim.adagrad import Adagrad
+from ember.optim.adam import Adam, AdamW
+from ember.optim.adamax import Adamax
+from ember.optim.lbfgs import LBFGS
+from ember.optim.nadam import NAdam
+from ember.optim.optimizer import Optimizer
+from ember.optim.radam import RAdam
+from ember.optim.rmsprop import RMSprop
+from ember.optim.sgd import SGD
+
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer",
+           "RAdam", "RMSprop", "SGD", "lr_scheduler"]

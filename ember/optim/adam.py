@@ -1,0 +1,105 @@
+"""Adam and AdamW (decoupled weight decay), with AMSGrad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ember.optim.optimizer import (
+    NDArray, Optimizer, _check_same_dtype, _lerp_, _scalar, _step_tensor, _zeros_like,
+)
+from ember.tensor import Tensor
+
+__all__ = ["Adam", "AdamW"]
+
+
+def _check_betas(lr: Any, eps: float, betas: tuple[Any, Any], weight_decay: float) -> None:
+    """The argument checks Adam, Adamax, NAdam and RAdam share, with torch's messages."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+class Adam(Optimizer):
+    """Matches `torch.optim.Adam`. foreach, fused and capturable are accepted and ignored."""
+
+    def __init__(self, params: Any, lr: float | Tensor = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False) -> None:
+        _check_betas(lr, eps, betas, weight_decay)
+        if isinstance(betas[0], Tensor) != isinstance(betas[1], Tensor):
+            raise ValueError("betas must be either both floats or both Tensors")
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                    "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+        if fused and foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+    def _init_state(self, p: Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        state["step"] = _step_tensor()
+        state["exp_avg"] = _zeros_like(p)
+        state["exp_avg_sq"] = _zeros_like(p)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = _zeros_like(p)
+
+    def _update(self, p: NDArray, g: NDArray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        lr, wd, eps = _scalar(group["lr"]), group["weight_decay"], group["eps"]
+        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        state["step"]._data += 1
+        step = float(state["step"]._data)
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                p *= 1 - lr * wd
+            else:
+                g = g + wd * p
+        _check_same_dtype(exp_avg, g)
+        _lerp_(exp_avg, g, 1 - beta1)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * g * g  # torch's addcmul order
+        step_size = lr / (1 - beta1**step)
+        bc2_sqrt = (1 - beta2**step) ** 0.5
+        if group["amsgrad"]:
+            v = state["max_exp_avg_sq"]._data
+            np.maximum(v, exp_avg_sq, out=v)
+        else:
+            v = exp_avg_sq
+        denom = np.sqrt(v)
+        denom /= bc2_sqrt
+        denom += eps
+        p -= step_size * exp_avg / denom  # torch's addcdiv order
+
+
+class AdamW(Adam):
+    """Matches `torch.optim.AdamW`: Adam with decoupled weight decay (default 0.01)."""
+
+    def __init__(self, params: Any, lr: float | Tensor = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
