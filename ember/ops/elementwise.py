@@ -333,27 +333,32 @@ class FMin(_FMaxMin):
 
 
 class Clamp(Primitive):
-    """min(max(x, lo), hi); lo/hi are arrays, scalars or None. VJP: g to x where lo <= x <= hi
-    (the bounds count as inside), to lo where x < lo, to hi where x > hi."""
+    """min(max(x, lo), hi); lo/hi are arrays, scalars or None. VJP as torch: g to x where
+    lo <= x <= hi (the bounds count as inside), to lo where x < lo and lo < hi, to hi where
+    x > hi or hi < lo (with lo == hi and x < lo, nothing gets a gradient)."""
 
     @staticmethod
     def forward(ctx: Node, x: NDArray, lo: Any, hi: Any) -> NDArray:
         out = x
         ge = le = np.ones(np.shape(x), bool)
+        lo_lt_hi = hi_lt_lo = np.asarray(lo is None or hi is None)
+        if lo is not None and hi is not None:
+            lo_lt_hi, hi_lt_lo = np.asarray(lo < hi), np.asarray(hi < lo)
         if lo is not None:
             ge = x >= lo
             out = np.maximum(out, lo)  # nan in x propagates; nan in a bound gives nan, as torch
         if hi is not None:
             le = x <= hi
             out = np.minimum(out, hi)
-        ctx.ge, ctx.le = np.asarray(ge), np.asarray(le)
+        ctx.ge, ctx.le, ctx.lo_lt_hi, ctx.hi_lt_lo = np.asarray(ge), np.asarray(le), lo_lt_hi, (
+            hi_lt_lo if lo is not None and hi is not None else np.asarray(False))
         return np.asarray(out, dtype=np.result_type(out))
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
         gx = _cond(ctx.ge & ctx.le, g) if ctx.needs_input_grad[0] else None
-        glo = _cond(~ctx.ge, g) if ctx.needs_input_grad[1] else None
-        ghi = _cond(~ctx.le, g) if ctx.needs_input_grad[2] else None
+        glo = _cond(~ctx.ge & ctx.lo_lt_hi, g) if ctx.needs_input_grad[1] else None
+        ghi = _cond(~ctx.le | ctx.hi_lt_lo, g) if ctx.needs_input_grad[2] else None
         return gx, glo, ghi
 
 

@@ -276,6 +276,8 @@ def test_errors() -> None:
     ("pow_half", [0.0], lambda L, x: x ** 0.5),
     ("clamp", [-1.0, 0.0, 1.0, 2.0], lambda L, x: L.clamp(x, 0, 1)),
     ("sign", [-1.0, 0.0, 2.0], lambda L, x: L.sign(x)),
+    ("clamp_lo_gt_hi", [0.0, 1.0, 2.0, 3.0],
+     lambda L, x: L.clamp(x, x.detach() * 0 + 1, L.tensor([0.5, 0.5, 3.0, 2.0], dtype=x.dtype))),
     ("pow0", [0.0, 2.0], lambda L, x: x ** 0),
     ("rpow", [0.0, 1.5], lambda L, x: 2 ** x),
     ("pow_t_at_0", [0.0, 2.0], lambda L, x: L.pow(x, x)),
