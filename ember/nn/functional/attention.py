@@ -1,5 +1,184 @@
-"""attention functions (being written)."""
+"""Attention: scaled_dot_product_attention and multi_head_attention_forward."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Any
+
+import numpy as np
+
+import ember
+from ember.tensor import Tensor
+
+__all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+
+def _dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Inverted dropout (keep with probability 1-p, scale by 1/(1-p))."""
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = ember.rand(tuple(x.shape), dtype=ember.float64)._data >= p
+    return x * Tensor._make((keep / (1.0 - p)).astype(x._data.dtype))
+
+
+def _attn_bias(attn_mask: Tensor | None, is_causal: bool, lq: int, lk: int,
+               dtype: Any) -> Tensor | None:
+    """The additive bias: -inf where a bool mask is False or above the causal diagonal."""
+    bias: Tensor | None = None
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be "
+                               "set when is_causal=True")
+        allowed = np.tril(np.ones((lq, lk), dtype=bool))
+        bias = Tensor._make(np.where(allowed, 0.0, -np.inf).astype(dtype.np))
+    if attn_mask is not None:
+        if attn_mask.dtype == ember.bool:
+            bias = Tensor._make(np.where(attn_mask._data, 0.0, -np.inf).astype(dtype.np))
+        else:
+            bias = attn_mask
+    return bias
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.scaled_dot_product_attention` (the math backend): a bool mask
+    keeps True positions, a float mask is added, rows with nothing to attend to give zeros.
+    Dropout draws from ember's generator, so its masks differ from torch's."""
+    lq, lk = query.shape[-2], key.shape[-2]
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        rep = query.shape[-3] // key.shape[-3]
+        key = key.repeat_interleave(rep, -3)
+        value = value.repeat_interleave(rep, -3)
+    s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.mT) * s  # (..., L, S)
+    bias = _attn_bias(attn_mask, is_causal, lq, lk, query.dtype)
+    dead = None
+    if bias is not None:
+        full = np.broadcast_to(bias._data, np.broadcast_shapes(bias.shape, scores.shape))
+        dead = np.all(np.isneginf(full), axis=-1, keepdims=True)  # rows fully masked
+        if dead.any():  # softmax of a finite row there, zeroed afterwards
+            bias = bias.expand(full.shape).masked_fill(Tensor._make(dead), 0.0)
+        else:
+            dead = None
+        scores = scores + bias
+    attn = scores.softmax(-1)
+    if dead is not None:
+        attn = attn * Tensor._make((~dead).astype(attn._data.dtype))
+    attn = _dropout(attn, dropout_p)
+    return attn @ value
+
+
+def _canonical(mask: Tensor | None, dtype: Any) -> Tensor | None:
+    """MultiheadAttention masks: bool True means 'do not attend' -> a float -inf bias."""
+    if mask is None or mask.dtype != ember.bool:
+        return mask
+    return Tensor._make(np.where(mask._data, -np.inf, 0.0).astype(dtype.np))
+
+
+def _project(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    y = x @ w.mT
+    return y if b is None else y + b
+
+
+def multi_head_attention_forward(
+        query: Tensor, key: Tensor, value: Tensor, embed_dim_to_check: int, num_heads: int,
+        in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, bias_k: Tensor | None,
+        bias_v: Tensor | None, add_zero_attn: bool, dropout_p: float, out_proj_weight: Tensor,
+        out_proj_bias: Tensor | None, training: bool = True,
+        key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_mask: Tensor | None = None, use_separate_proj_weight: bool = False,
+        q_proj_weight: Tensor | None = None, k_proj_weight: Tensor | None = None,
+        v_proj_weight: Tensor | None = None, static_k: Tensor | None = None,
+        static_v: Tensor | None = None, average_attn_weights: bool = True,
+        is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Matches `torch.nn.functional.multi_head_attention_forward` (sequence-first inputs
+    (L, N, E) or unbatched (L, E)); static_k/static_v are not supported."""
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError("multi_head_attention_forward: static_k/static_v are not "
+                                  "supported by ember")
+    unbatched = query.ndim == 2
+    if unbatched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    tgt_len, bsz, embed_dim = query.shape
+    if embed_dim != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but "
+                             f"got {embed_dim}")
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
+                           "Transformer module method `generate_square_subsequent_mask` to "
+                           "create this mask.")
+    head_dim = embed_dim // num_heads
+    if head_dim * num_heads != embed_dim:
+        raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    if use_separate_proj_weight:
+        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+    else:
+        assert in_proj_weight is not None
+        w_q, w_k, w_v = in_proj_weight.chunk(3)
+    b_q = b_k = b_v = None
+    if in_proj_bias is not None:
+        b_q, b_k, b_v = in_proj_bias.chunk(3)
+    q = _project(query, w_q, b_q)  # (L, N, E)
+    k = _project(key, w_k, b_k)  # (S, N, E)
+    v = _project(value, w_v, b_v)
+    attn_mask = _canonical(attn_mask, q.dtype)
+    key_padding_mask = _canonical(key_padding_mask, q.dtype)
+    if attn_mask is not None and attn_mask.ndim == 2:
+        attn_mask = attn_mask.unsqueeze(0)  # (1, L, S)
+    if bias_k is not None and bias_v is not None:
+        k = ember.cat([k, bias_k.repeat(1, bsz, 1)])
+        v = ember.cat([v, bias_v.repeat(1, bsz, 1)])
+        attn_mask = None if attn_mask is None else _pad_last(attn_mask)
+        key_padding_mask = None if key_padding_mask is None else _pad_last(key_padding_mask)
+    q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)  # (N*H, L, hd)
+    k = k.reshape(k.shape[0], bsz * num_heads, head_dim).transpose(0, 1)  # (N*H, S, hd)
+    v = v.reshape(v.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+    if add_zero_attn:
+        k = ember.cat([k, ember.zeros(bsz * num_heads, 1, head_dim, dtype=k.dtype)], dim=1)
+        v = ember.cat([v, ember.zeros(bsz * num_heads, 1, head_dim, dtype=v.dtype)], dim=1)
+        attn_mask = None if attn_mask is None else _pad_last(attn_mask)
+        key_padding_mask = None if key_padding_mask is None else _pad_last(key_padding_mask)
+    src_len = k.shape[1]
+    if key_padding_mask is not None:
+        kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(bsz, num_heads, 1, src_len)
+        kpm = kpm.reshape(bsz * num_heads, 1, src_len)
+        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+    if not training:
+        dropout_p = 0.0
+    if need_weights:
+        scores = (q * math.sqrt(1.0 / head_dim)) @ k.mT  # (N*H, L, S)
+        if attn_mask is not None:
+            scores = scores + attn_mask
+        weights = _dropout(scores.softmax(-1), dropout_p)
+        out = weights @ v  # (N*H, L, hd)
+        out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+        out = _project(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, embed_dim)
+        weights = weights.reshape(bsz, num_heads, tgt_len, src_len)
+        if average_attn_weights:
+            weights = weights.mean(1)
+        if unbatched:
+            return out.squeeze(1), weights.squeeze(0)
+        return out, weights
+    if attn_mask is not None:
+        attn_mask = attn_mask.reshape(bsz, num_heads, -1, src_len) if attn_mask.shape[0] > 1 \
+            else attn_mask.unsqueeze(0)
+    q4 = q.reshape(bsz, num_heads, tgt_len, head_dim)
+    k4 = k.reshape(bsz, num_heads, src_len, head_dim)
+    v4 = v.reshape(bsz, num_heads, src_len, head_dim)
+    out = scaled_dot_product_attention(q4, k4, v4, attn_mask, dropout_p)  # (N, H, L, hd)
+    out = out.permute(2, 0, 1, 3).reshape(bsz * tgt_len, embed_dim)
+    out = _project(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, embed_dim)
+    return (out.squeeze(1) if unbatched else out), None
+
+
+def _pad_last(mask: Tensor) -> Tensor:
+    """One more (zero-bias) key column."""
+    from ember.nn.functional.vision import pad
+
+    return pad(mask, (0, 1))
