@@ -432,3 +432,14 @@ def test_call_without_hooks_runs_forward_only() -> None:
     calls: list[int] = []
     m.forward = lambda x: calls.append(1) or x  # type: ignore[method-assign]
     assert m(5) == 5 and calls == [1]
+
+
+def test_full_backward_pre_hook_replaces_grad_output() -> None:
+    for lib in (ember, torch):
+        m = (E_LEAF if lib is ember else T_LEAF)(3, 2)
+        seen: list[Any] = []
+        m.register_full_backward_pre_hook(lambda mod, go: seen.append(go) or (go[0] * 3,))
+        x = lib.ones(1, 3, requires_grad=True)
+        m(x).sum().backward()
+        assert seen[0][0].tolist() == [[1.0, 1.0]]
+        assert x.grad.tolist() == [[6.0, 6.0, 6.0]] and m.bias.grad.tolist() == [3.0, 3.0]

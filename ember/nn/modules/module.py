@@ -112,10 +112,12 @@ class Module:
         setattr_(self, "_forward_hooks", OrderedDict())
         setattr_(self, "_forward_hooks_with_kwargs", {})
         setattr_(self, "_backward_hooks", OrderedDict())
+        setattr_(self, "_backward_pre_hooks", OrderedDict())
 
     # ---- calling -----------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)  # the hot path: no allocations
         return self._call_with_hooks(args, kwargs)
 
@@ -132,7 +134,7 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
-        if self._backward_hooks:
+        if self._backward_hooks or self._backward_pre_hooks:
             result = _call_with_backward_hooks(self, args, kwargs)
         else:
             result = self.forward(*args, **kwargs)
@@ -162,6 +164,11 @@ class Module:
                                     prepend: bool = False) -> RemovableHandle:
         """Matches `torch.nn.Module.register_full_backward_hook`."""
         return self._add_hook(self._backward_hooks, {}, hook, prepend, False)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any],
+                                        prepend: bool = False) -> RemovableHandle:
+        """Matches `torch.nn.Module.register_full_backward_pre_hook`."""
+        return self._add_hook(self._backward_pre_hooks, {}, hook, prepend, False)
 
     @staticmethod
     def _add_hook(hooks: OrderedDict[int, Any], kw: dict[int, bool], hook: Callable[..., Any],
@@ -307,7 +314,8 @@ class Module:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for key in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
+        for key in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks",
+                    "_backward_pre_hooks"):
             self.__dict__.setdefault(key, OrderedDict())
         for key in ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs"):
             self.__dict__.setdefault(key, {})
@@ -517,7 +525,8 @@ class Module:
         if not assign:
             self._queue(lambda: _copy_into(param, value))
         elif isinstance(param, Parameter):
-            new = Parameter(value, requires_grad=param.requires_grad)
+            new = value if isinstance(value, Parameter) else Parameter(
+                value, requires_grad=param.requires_grad)
             self._queue(lambda: self._parameters.__setitem__(name, new))
         else:
             self._queue(lambda: self._buffers.__setitem__(name, value))
@@ -764,8 +773,12 @@ def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
     result = module.forward(*new_args, **kwargs)
 
     def output_hook(g: Tensor) -> Any:
+        for hook in list(module._backward_pre_hooks.values()):
+            res = hook(module, (g,))
+            if res is not None:
+                g = res[0] if isinstance(res, tuple) else res
         state.grad_outputs = (g,)
-        if not needs:
+        if not needs and module._backward_hooks:
             warnings.warn("Full backward hook is firing when gradients are computed with respect "
                           "to module outputs since no inputs require gradients. See "
                           "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
