@@ -152,11 +152,23 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
     return matmul(input, vec)
 
 
+class _Zero(Primitive):
+    """Zeros shaped like a (input scaled by beta=0, nan included). VJP: zeros."""
+
+    @staticmethod
+    def forward(ctx: Node, a: NDArray) -> NDArray:
+        return np.zeros_like(a)
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        return (_Zero.apply(g),)
+
+
 def _scaled_add(input: Tensor, prod: Tensor, beta: Any, alpha: Any) -> Tensor:
     if alpha != 1:
         prod = prod * alpha
-    if beta == 0:  # torch ignores input (even nan/inf) when beta is 0, but it must broadcast
-        return prod + Tensor._make(np.zeros(input.shape, dtype=input._data.dtype))
+    if beta == 0:  # torch ignores input (even nan/inf) when beta is 0; its gradient is 0
+        return prod + _Zero.apply(input)
     return prod + (input if beta == 1 else input * beta)
 
 
@@ -229,6 +241,8 @@ class Cross(Primitive):
 
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
     """Matches `torch.cross`: dim=None picks the first size-3 dim (with torch's warning)."""
+    if input.ndim != other.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     a, b, _ = promote(input, other)
     shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
     if dim is None:
@@ -360,7 +374,7 @@ def _broadcast_einsum(subs: list[list[str]], ops: list[Tensor]) -> list[Tensor]:
         for c, n in zip(s, op.shape):
             if c in seen and seen[c] != n:
                 raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {k} but the "
-                                   f"sizes don't match, {seen[c]} != {n}")
+                                   f"sizes don't match, {n} != {seen[c]}")
             seen[c] = n
             if c in size and n != size[c] and n != 1 and size[c] != 1:
                 raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {k} which "
