@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import ember
 from tests.helpers import assert_same, check
@@ -122,6 +123,15 @@ def test_broadcast_shapes(shapes: tuple) -> None:
     a, b = _r(*shapes[0]), _r(*shapes[1], lo=0.5, hi=2)
     for name in ("mul", "div", "maximum", "atan2", "pow", "remainder"):
         check(BINARY[name], a, b)
+
+
+@settings(max_examples=10, deadline=None)
+@given(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       st.sampled_from(["add", "mul", "div", "maximum", "atan2", "hypot", "logaddexp", "where",
+                        "lerp_tensor", "clamp_tensor", "remainder", "pow"]))
+def test_broadcast_shapes_drawn(shapes: hnp.BroadcastableShapes, name: str) -> None:
+    a, b = _r(*shapes.input_shapes[0]), _r(*shapes.input_shapes[1], lo=0.5, hi=2)
+    check(BINARY[name], a, b)
 
 
 SAMPLES = {
