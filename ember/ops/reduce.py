@@ -55,7 +55,8 @@ def _field_getter(i: int) -> Any:
 
 
 def _return_type(name: str, fields: tuple[str, ...]) -> type[_ReturnType]:
-    ns: dict[str, Any] = {"_fields": fields, "__module__": __name__, "__qualname__": name}
+    ns: dict[str, Any] = {"_fields": fields, "__module__": __name__,
+                          "__qualname__": "return_types." + name}  # found again by pickle
     for i, f in enumerate(fields):
         ns[f] = property(_field_getter(i))
     return type(name, (_ReturnType,), ns)
@@ -797,8 +798,9 @@ class Softmax(Primitive):
         ctx.axis = axis
         if a.size == 0:
             return a.copy()
-        e = np.exp(a - np.amax(a, axis=axis, keepdims=True))
-        return e / np.sum(e, axis=axis, keepdims=True)
+        with np.errstate(invalid="ignore"):  # an all -inf row gives nan, as torch
+            e = np.exp(a - np.amax(a, axis=axis, keepdims=True))
+            return e / np.sum(e, axis=axis, keepdims=True)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -820,7 +822,7 @@ class LogSoftmax(Primitive):
         m = np.amax(a, axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
         sh = a - m
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             return sh - np.log(np.sum(np.exp(sh), axis=axis, keepdims=True))
 
     @staticmethod
