@@ -107,13 +107,61 @@ def _check_bounds(index: list[Any], shape: tuple[int, ...]) -> None:
         dim += 1
 
 
+class _Split:
+    """An advanced index in torch's two steps: ints and None first (a view of `first`), then the
+    advanced indices on that view. NumPy alone would treat the ints as advanced indices too, and
+    move the advanced dims to the front when an int separates them (x[0, :, [0, 1]])."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: tuple[Any, ...], second: tuple[Any, ...]) -> None:
+        self.first, self.second = first, second
+
+
+def _is_int(i: Any) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def _split_index(idx: tuple[Any, ...]) -> Any:
+    if not any(_is_int(i) or i is None for i in idx):
+        return idx
+    first: list[Any] = []
+    second: list[Any] = []
+    for i in idx:
+        if i is None:
+            first.append(None)
+            second.append(slice(None))
+        elif _is_int(i):
+            first.append(i)
+        elif isinstance(i, np.ndarray):
+            first.extend([slice(None)] * (i.ndim if i.dtype == bool else 1))
+            second.append(i)
+        elif isinstance(i, (bool, np.bool_)):
+            second.append(i)
+        elif i is Ellipsis:
+            first.append(i)
+            second.append(i)
+        else:
+            first.append(i)
+            second.append(slice(None))
+    return _Split(tuple(first), tuple(second))
+
+
+def _target(a: NDArray, index: Any) -> tuple[NDArray, Any]:
+    """(array to index, index into it): a view by the first step of a _Split."""
+    if isinstance(index, _Split):
+        return a[index.first], index.second
+    return a, index
+
+
 class GetItem(Primitive):
     """a[index]. VJP: g scattered (accumulating duplicates) into zeros of a's shape."""
 
     @staticmethod
     def forward(ctx: Node, a: NDArray, index: Any) -> NDArray:
         ctx.in_shape, ctx.index = a.shape, index
-        return a[index]
+        arr, idx = _target(a, index)
+        return arr[idx]
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -143,10 +191,11 @@ class IndexPut(Primitive):
     def forward(ctx: Node, a: NDArray, v: NDArray, index: Any, accumulate: bool) -> NDArray:
         ctx.index, ctx.accumulate = index, accumulate
         out = a.copy()
+        arr, idx = _target(out, index)  # arr is a view into out
         if accumulate:
-            np.add.at(out, index, v)
+            np.add.at(arr, idx, v)
         else:
-            out[index] = v
+            arr[idx] = v
         return out
 
     @staticmethod
@@ -161,13 +210,22 @@ class IndexPut(Primitive):
 def getitem(input: Tensor, index: Any) -> Tensor:
     """Tensor indexing as torch: basic indexing gives views, advanced indexing copies."""
     idx, basic = _convert_index(index, input._data.shape)
-    return (GetItemView if basic else GetItem).apply(input, idx)
+    if basic:
+        return GetItemView.apply(input, idx)
+    return GetItem.apply(input, _split_index(idx))
 
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
     """`input[index] = value` in place; differentiable with respect to both when recorded."""
     input._check_inplace()
-    idx, _ = _convert_index(index, input._data.shape)
+    idx, basic = _convert_index(index, input._data.shape)
+    if not basic:
+        idx = _split_index(idx)
+        if isinstance(value, Tensor) and value._data.dtype != input._data.dtype:
+            raise RuntimeError(
+                "Index put requires the source and destination dtypes match, got "
+                f"{input.dtype._legacy[:-6]} for the destination and {value.dtype._legacy[:-6]} "
+                "for the source.")
     if isinstance(value, (list, tuple)):
         value = Tensor._make(np.asarray(value, dtype=input._data.dtype))
     if STATE.enabled and (input._requires_grad
@@ -175,13 +233,16 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
         v = value.to(input.dtype) if isinstance(value, Tensor) else value
         input._inplace(IndexPut.apply(input, v, idx, False))
         return
-    input._data[idx] = value._data if isinstance(value, Tensor) else value
+    arr, idx = _target(input._data, idx)
+    arr[idx] = value._data if isinstance(value, Tensor) else value
     input._version_ref[0] += 1
 
 
 def index_put(input: Tensor, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
     """Matches `torch.index_put`: a copy with input[indices] = values (or += when accumulate)."""
-    idx, _ = _convert_index(tuple(indices), input._data.shape)
+    idx, basic = _convert_index(tuple(indices), input._data.shape)
+    if not basic:
+        idx = _split_index(idx)
     v = values.to(input.dtype) if isinstance(values, Tensor) else values
     return IndexPut.apply(input, v, idx, accumulate)
 
@@ -195,9 +256,9 @@ def _along(index: NDArray, dim: int) -> tuple[Any, ...]:
 
 
 def _check_index(input: Tensor, dim: int, index: Tensor, fn: str, src: Any = None) -> int:
-    if not isinstance(index, Tensor) or index._data.dtype != np.int64:
-        got = index.dtype._legacy[:-6] if isinstance(index, Tensor) else type(index).__name__
-        raise RuntimeError(f"{fn}(): Expected dtype int64 for index, but got {got}")
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        name = "scatter" if fn.startswith("scatter") else fn
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
     nd = max(input.ndim, 1)
     d = _wrap_dim(dim, nd)
     if index.ndim and index.ndim != nd:
@@ -335,6 +396,7 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
                    include_self: bool = True) -> Tensor:
     """Matches `torch.scatter_reduce` (sum, prod, mean, amax, amin); amax/amin share the
     gradient evenly among tied extremes, as torch does. Its backward is first-order only."""
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch 2.13 accepts these too
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin, got "
                            + reduce)
@@ -447,12 +509,13 @@ def _red_extreme(is_max: bool) -> Any:
             fill = info.min if is_max else info.max
         out = np.where(keep, a, fill).astype(a.dtype)
         ufunc.at(out, at, x)
-        self_tie = keep & (a == out)
+        # as torch: input values equal to the result count as ties even when not included
+        self_tie = a == out
         src_tie = x == out[at]
         count = self_tie.astype(np.float64)
         np.add.at(count, at, src_tie)
         count = np.maximum(count, 1)
-        return out, self_tie / count, src_tie / count[at]
+        return out, (self_tie & keep) / count, src_tie / count[at]
 
     return red
 
@@ -589,7 +652,7 @@ def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
         if arr.ndim == 0:
             return (Tensor._make(np.zeros(int(bool(arr)), dtype=np.int64)),)
         return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(arr))
-    return Tensor._make(np.argwhere(arr).astype(np.int64).reshape(-1, arr.ndim))
+    return Tensor._make(np.argwhere(arr).astype(np.int64))
 
 
 def argwhere(input: Tensor) -> Tensor:
