@@ -214,14 +214,17 @@ class Optimizer:
                     grad = p._grad
                     if grad is None:
                         continue
-                    state = self.state[p]
-                    if len(state) == 0:
+                    state = self.state.get(p)
+                    if not state:
+                        state = {}
                         self._init_state(p, group, state)
                     g = grad._data
                     if group.get("maximize"):
                         g = -g
                     self._update(p._data, g, state, group)
                     p._version_ref[0] += 1
+                    if state:  # torch's SGD without momentum keeps no state entry at all
+                        self.state[p] = state
         return loss
 
     def _init_state(self, p: Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
@@ -287,6 +290,9 @@ class Optimizer:
             if "param_names" in g and "param_names" not in ng:
                 ng["param_names"] = g["param_names"]
         self.__setstate__({"state": state, "param_groups": saved_groups})
+
+
+Optimizer.step = _hooked_step(Optimizer.step)  # type: ignore[method-assign]
 
 
 def _zeros_like(p: Tensor) -> Tensor:
