@@ -345,3 +345,21 @@ def test_sum_second_order() -> None:
             e = g2
         else:
             assert_same(e, g2)
+
+
+def test_return_types_pickle_and_construct() -> None:
+    import pickle
+
+    r = pickle.loads(pickle.dumps(ember.max(ember.tensor([1.0, 5.0, 2.0]), 0)))
+    assert type(r) is ember.return_types.max and r.indices.item() == 1 and r.values.item() == 5.0
+    assert ember.return_types.sort((1, 2)).indices == 2  # as torch's structseq accepts a pair
+    with pytest.raises(TypeError):
+        ember.return_types.topk((1, 2, 3))
+
+
+def test_masked_rows_match_torch_without_numpy_warnings() -> None:
+    inf = np.array([[-np.inf, -np.inf], [-np.inf, 0.0]])
+    with np.errstate(all="raise", under="ignore"):
+        for fn in (lambda lib, t: lib.softmax(t, 1), lambda lib, t: lib.log_softmax(t, 1),
+                   lambda lib, t: lib.logsumexp(t, 1)):
+            check(fn, inf, grad=False)
