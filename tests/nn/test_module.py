@@ -443,3 +443,34 @@ def test_full_backward_pre_hook_replaces_grad_output() -> None:
         m(x).sum().backward()
         assert seen[0][0].tolist() == [[1.0, 1.0]]
         assert x.grad.tolist() == [[6.0, 6.0, 6.0]] and m.bias.grad.tolist() == [3.0, 3.0]
+
+
+def test_state_dict_hooks_match_torch() -> None:
+    def run(lib: Any, leaf: Any) -> list[Any]:
+        log: list[Any] = []
+        m = lib.nn.Sequential(leaf(2, 2))
+        m[0].register_state_dict_pre_hook(lambda mod, prefix, kv: log.append(("pre", prefix)))
+        h = m.register_state_dict_post_hook(
+            lambda mod, sd, prefix, meta: log.append(("post", list(sd))))
+        m._register_state_dict_hook(lambda mod, sd, prefix, meta: {"only": sd["0.bias"]})
+        log.append(list(m.state_dict()))
+        h.remove()
+        m.register_state_dict_post_hook(lambda mod, sd, prefix, meta: {})
+        try:
+            m.state_dict()
+        except RuntimeError as e:
+            log.append(str(e))
+        m2 = leaf(2, 2)
+        m2.register_load_state_dict_pre_hook(
+            lambda mod, sd, prefix, *rest: sd.__setitem__(prefix + "bias", lib.ones(2)))
+
+        def post(mod: Any, keys: Any) -> None:
+            log.append(("loadpost", list(keys.missing_keys), list(keys.unexpected_keys)))
+            keys.unexpected_keys.clear()
+
+        m2.register_load_state_dict_post_hook(post)
+        res = m2.load_state_dict({"weight": lib.zeros(2, 2), "extra": lib.ones(1)})
+        log.append((repr(res), m2.bias.tolist(), m2.weight.tolist()))
+        return log
+
+    assert run(ember, E_LEAF) == run(torch, T_LEAF)

@@ -170,6 +170,40 @@ class Module:
         """Matches `torch.nn.Module.register_full_backward_pre_hook`."""
         return self._add_hook(self._backward_pre_hooks, {}, hook, prepend, False)
 
+    def _hooks(self, name: str) -> OrderedDict[int, Any]:
+        """A rarely used hook dict, created on first registration."""
+        d = self.__dict__.get(name)
+        if d is None:
+            d = OrderedDict()
+            self.__dict__[name] = d
+        return d
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Matches `torch.nn.Module.register_state_dict_pre_hook`: hook(module, prefix,
+        keep_vars)."""
+        return self._add_hook(self._hooks("_state_dict_pre_hooks"), {}, hook, False, False)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Matches `torch.nn.Module.register_state_dict_post_hook`: hook(module, state_dict,
+        prefix, local_metadata), which must return None."""
+        public = self._hooks("_state_dict_public_hooks")  # ids of hooks that must return None
+        return self._add_hook(self._hooks("_state_dict_hooks"), public, hook, False, True)
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """torch's private form: the hook may return a replacement state dict."""
+        return self._add_hook(self._hooks("_state_dict_hooks"), {}, hook, False, False)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Matches `torch.nn.Module.register_load_state_dict_pre_hook`: hook(module,
+        state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)."""
+        return self._add_hook(self._hooks("_load_state_dict_pre_hooks"), {}, hook, False, False)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Matches `torch.nn.Module.register_load_state_dict_post_hook`: hook(module,
+        incompatible_keys), which may edit the key lists before the strict check."""
+        return self._add_hook(self._hooks("_load_state_dict_post_hooks"), {}, hook, False, False)
+
     @staticmethod
     def _add_hook(hooks: OrderedDict[int, Any], kw: dict[int, bool], hook: Callable[..., Any],
                   prepend: bool, with_kwargs: bool) -> RemovableHandle:
@@ -461,13 +495,24 @@ class Module:
             destination = OrderedDict()
             destination._metadata = OrderedDict()  # type: ignore[attr-defined]
         metadata = getattr(destination, "_metadata", None)
+        local_metadata = {"version": self._version}
         if metadata is not None:
-            metadata[prefix[:-1]] = {"version": self._version}
+            metadata[prefix[:-1]] = local_metadata
+        d = self.__dict__
+        for hook in d.get("_state_dict_pre_hooks", {}).values():
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".",
                              keep_vars=keep_vars)
+        public = d.get("_state_dict_public_hooks", {})
+        for hid, hook in d.get("_state_dict_hooks", {}).items():
+            res = hook(self, destination, prefix, local_metadata)
+            if hid in public and res is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+            if res is not None:
+                destination = res
         return destination
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str,
@@ -475,6 +520,9 @@ class Module:
                               missing_keys: list[str], unexpected_keys: list[str],
                               error_msgs: list[str]) -> None:
         """Check this module's own keys and queue their copies (torch's hook point)."""
+        for hook in self.__dict__.get("_load_state_dict_pre_hooks", {}).values():
+            hook(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                 unexpected_keys, error_msgs)
         persistent = {k: v for k, v in self._buffers.items()
                       if k not in self._non_persistent_buffers_set}
         local = {k: v for k, v in itertools.chain(self._parameters.items(), persistent.items())
@@ -557,6 +605,21 @@ class Module:
             pending = _pending_loads
         finally:
             _pending_loads = outer
+        post_hooks = [(m, h) for m in _post_order(self)
+                      for h in m.__dict__.get("_load_state_dict_post_hooks", {}).values()]
+        if post_hooks and not errors:
+            # torch runs these after the copies and before the strict check, and they may
+            # edit the key lists; so with post-hooks, missing/unexpected keys are raised late
+            for action in pending:
+                action()
+            pending = []
+            result = _IncompatibleKeys(missing, unexpected)
+            for m, hook in post_hooks:
+                if hook(m, result) is not None:
+                    raise AssertionError("Hooks registered with "
+                                         "``register_load_state_dict_post_hook`` are not "
+                                         "expected to return new values, if incompatible_keys "
+                                         "need to be modified, it should be done inplace.")
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
@@ -790,6 +853,14 @@ def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
     if isinstance(result, Tensor) and result.requires_grad:
         result = _identity_function(output_hook).apply(result)
     return result
+
+
+def _post_order(module: Module) -> Iterator[Module]:
+    """Children before parents, as torch's load() runs the load_state_dict post-hooks."""
+    for m in module._modules.values():
+        if m is not None:
+            yield from _post_order(m)
+    yield module
 
 
 def _is_float(a: np.ndarray) -> bool:
