@@ -246,12 +246,9 @@ def _float_dtype(dtype: Any) -> Any:
 
 
 def _shape(size: tuple[Any, ...], fn: str) -> tuple[int, ...]:
-    from ember.ops.common import shape_arg
+    from ember.ops.creation import _sized
 
-    shape = shape_arg(size, fn)
-    if any(s < 0 for s in shape):
-        raise RuntimeError(f"{fn}: Dimension size must be non-negative.")
-    return shape
+    return _sized(fn, size)
 
 
 def _finish(arr: NDArray, requires_grad: bool) -> Tensor:
@@ -320,7 +317,7 @@ def randint(*args: Any, size: Any = None, generator: Generator | None = None, dt
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
-    shape = _shape((size,) if isinstance(size, int) else tuple(size), "randint")
+    shape = _shape((size,), "randint")
     d = _dt.int64 if dtype is None else _dt.to_dtype(dtype)
     vals = _int_range_values(_gen(generator), math.prod(shape), low, high)
     return _finish(vals.reshape(shape).astype(d.to_numpy()), requires_grad)
@@ -340,7 +337,7 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
     """Matches `torch.randperm`: torch's forward Fisher-Yates, swap i with i + bits % (n - i)."""
     n = int(n)
     if n < 0:
-        raise RuntimeError(f"n must be non-negative, got{n}")
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     g = _gen(generator)
     r = np.arange(n, dtype=np.int64)
     if n > 1:
@@ -366,8 +363,7 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, *, generator: Generator 
         if size is None:
             raise TypeError("normal() received an invalid combination of arguments: "
                             "(float, float) needs a size")
-        shape, npd = _shape((size,) if isinstance(size, int) else tuple(size), "normal"), \
-            _float_dtype(dtype)
+        shape, npd = _shape((size,), "normal"), _float_dtype(dtype)
         vals = _normal_values(g, math.prod(shape), npd, float(mean), float(std))
         return _finish(vals.reshape(shape), requires_grad)
     if st and (std._data < 0).any():

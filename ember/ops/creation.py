@@ -10,7 +10,6 @@ import numpy as np
 
 from ember import dtypes as _dt
 from ember.autograd.function import Node, Primitive
-from ember.ops.common import shape_arg
 from ember.size import device as _device
 from ember.tensor import Tensor, _check_can_require_grad
 
@@ -140,10 +139,32 @@ def _np_dtype(dtype: Any, default: _dt.dtype | None = None) -> Any:
 
 
 def _sized(fn: str, size: tuple[Any, ...]) -> tuple[int, ...]:
-    shape = shape_arg(size, fn)
-    if any(s < 0 for s in shape):
-        raise RuntimeError(f"{fn}: Dimension size must be non-negative.")
+    """A size given as varargs `(2, 3)` or one list/tuple/Size, with torch's errors."""
+    seq: Any = size
+    if len(size) == 1 and not _is_int(size[0]):
+        seq = size[0]
+        if not isinstance(seq, (list, tuple)):
+            raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not "
+                            f"{type(seq).__name__}")
+    for i, s in enumerate(seq):
+        if not _is_int(s):
+            raise TypeError(f"{fn}(): argument 'size' failed to unpack the object at pos {i + 1} "
+                            f"with error \"type must be tuple of ints,but got "
+                            f"{type(s).__name__}\"")
+    shape = tuple(int(s) for s in seq)
+    for s in shape:
+        if s < 0:
+            if fn == "zeros":
+                raise RuntimeError("zeros: Dimension size must be non-negative.")
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
+                               f"{list(shape)}")
     return shape
+
+
+def _is_int(x: Any) -> bool:
+    if isinstance(x, Tensor):
+        return x._data.ndim == 0 and x._data.dtype.kind in "iu"
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -173,7 +194,10 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
             fill_value = fill_value.item()
         dtype = (_dt.bool_ if isinstance(fill_value, (bool, np.bool_)) else
                  _dt.int64 if isinstance(fill_value, (int, np.integer)) else None)
-    shape = _sized("full", (size,) if isinstance(size, int) else tuple(size))
+    if not isinstance(size, (list, tuple)):
+        raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    shape = _sized("full", (size,))
     return _finish(np.full(shape, fill_value, _np_dtype(dtype)), requires_grad)
 
 
@@ -302,7 +326,11 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, out
         n = max(-(-(b - a) // st), 0)
         return _finish(a + st * np.arange(n, dtype=np.int64), requires_grad)
     n = max(math.ceil((float(end) - float(start)) / float(step)), 0)
-    vals: NDArray = float(start) + np.arange(n, dtype=np.float64) * float(step)
+    from ember.random import _fma
+
+    # start + i * step fused in double, as torch's scalar kernel (its SIMD chunks of 16+
+    # elements round differently in the last place)
+    vals: NDArray = _fma(np.arange(n, dtype=np.float64), float(step), float(start))
     if not d.is_floating_point:
         vals = int(start) + np.arange(n, dtype=np.int64) * int(step)
     return _finish(vals.astype(d.to_numpy()), requires_grad)
