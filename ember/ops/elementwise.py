@@ -391,15 +391,20 @@ class Neg(Primitive):
 
 # ---- unary math, table-driven ------------------------------------------------------------------
 class _Unary(Primitive):
-    """One-input op: `np_fn` forward; VJP g * derivative(x, out). `save_input` keeps x."""
+    """One-input op: `np_fn` forward; VJP `grad(g, x, out)`. `save_input` keeps x; `quiet`
+    silences NumPy's warnings where inputs outside the domain are routine (log(0), sqrt(-1)):
+    torch returns inf/nan silently. Hot ops skip it: the context manager costs a few µs."""
 
     np_fn: Any = None
     save_input = True
+    quiet = False
 
     @classmethod
     def forward(cls, ctx: Node, a: NDArray) -> NDArray:  # type: ignore[override]
         if cls.save_input:
             ctx.save_for_backward(ctx.inputs[0])  # type: ignore[index]
+        if not cls.quiet:
+            return np.asarray(cls.np_fn(a))
         with np.errstate(all="ignore"):
             return np.asarray(cls.np_fn(a))
 
@@ -454,6 +459,8 @@ class Expm1(_OutUnary):
 class Sqrt(_OutUnary):
     """sqrt(x). VJP: g / (2 out) (inf at 0, as torch)."""
 
+    quiet = True
+
     np_fn = np.sqrt
 
     @staticmethod
@@ -463,6 +470,8 @@ class Sqrt(_OutUnary):
 
 class Rsqrt(_OutUnary):
     """1 / sqrt(x). VJP: -g * out³ / 2."""
+
+    quiet = True
 
     @staticmethod
     def np_fn(a: NDArray) -> NDArray:  # type: ignore[override]
@@ -475,6 +484,8 @@ class Rsqrt(_OutUnary):
 
 class Reciprocal(_OutUnary):
     """1 / x. VJP: -g * out²."""
+
+    quiet = True
 
     @staticmethod
     def np_fn(a: NDArray) -> NDArray:  # type: ignore[override]
@@ -508,6 +519,8 @@ class Tanh(_OutUnary):
 class Sigmoid(_OutUnary):
     """1 / (1 + exp(-x)) as torch (exp overflow gives 0). VJP: g * out * (1 - out)."""
 
+    quiet = True
+
     @staticmethod
     def np_fn(a: NDArray) -> NDArray:  # type: ignore[override]
         return np.asarray(1 / (1 + np.exp(-a))).astype(a.dtype)
@@ -532,6 +545,8 @@ class Relu(_OutUnary):
 class Log(_Unary):
     """log(x). VJP: g / x."""
 
+    quiet = True
+
     np_fn = np.log
 
     @staticmethod
@@ -541,6 +556,8 @@ class Log(_Unary):
 
 class Log1p(_Unary):
     """log(1 + x). VJP: g / (1 + x)."""
+
+    quiet = True
 
     np_fn = np.log1p
 
@@ -552,6 +569,8 @@ class Log1p(_Unary):
 class Log2(_Unary):
     """log2(x). VJP: g / (x ln 2)."""
 
+    quiet = True
+
     np_fn = np.log2
 
     @staticmethod
@@ -561,6 +580,8 @@ class Log2(_Unary):
 
 class Log10(_Unary):
     """log10(x). VJP: g / (x ln 10)."""
+
+    quiet = True
 
     np_fn = np.log10
 
@@ -592,6 +613,8 @@ class Cos(_Unary):
 class Asin(_Unary):
     """asin(x). VJP: g / sqrt(1 - x²)."""
 
+    quiet = True
+
     np_fn = np.arcsin
 
     @staticmethod
@@ -601,6 +624,8 @@ class Asin(_Unary):
 
 class Acos(_Unary):
     """acos(x). VJP: -g / sqrt(1 - x²)."""
+
+    quiet = True
 
     np_fn = np.arccos
 
@@ -782,6 +807,8 @@ def _erfinv_np(a: NDArray) -> NDArray:
 class Erf(_Unary):
     """erf(x). VJP: g * 2/sqrt(pi) * exp(-x²)."""
 
+    quiet = True
+
     np_fn = staticmethod(_erf_np)
 
     @staticmethod
@@ -792,6 +819,8 @@ class Erf(_Unary):
 class Erfc(_Unary):
     """erfc(x). VJP: -g * 2/sqrt(pi) * exp(-x²)."""
 
+    quiet = True
+
     np_fn = staticmethod(_erfc_np)
 
     @staticmethod
@@ -801,6 +830,8 @@ class Erfc(_Unary):
 
 class Erfinv(_OutUnary):
     """erfinv(x). VJP: g * sqrt(pi)/2 * exp(out²)."""
+
+    quiet = True
 
     np_fn = staticmethod(_erfinv_np)
 
