@@ -474,3 +474,22 @@ def test_state_dict_hooks_match_torch() -> None:
         return log
 
     assert run(ember, E_LEAF) == run(torch, T_LEAF)
+
+
+def test_global_forward_hooks_and_to_empty() -> None:
+    from ember.nn.modules import module as emod
+
+    for lib, mod, leaf in ((ember, emod, E_LEAF), (torch, torch.nn.modules.module, T_LEAF)):
+        log: list[str] = []
+        m = lib.nn.Sequential(leaf(2, 2))
+        h1 = mod.register_module_forward_pre_hook(
+            lambda md, a: log.append("pre " + type(md).__name__))
+        h2 = mod.register_module_forward_hook(lambda md, a, out: log.append("post"))
+        m(lib.ones(1, 2))
+        h1.remove()
+        h2.remove()
+        m(lib.ones(1, 2))
+        assert log == ["pre Sequential", "pre Leaf", "post", "post"]
+    e = E_LEAF(3, 2)
+    w = e.weight
+    assert e.to_empty(device="cpu") is e and e.weight is w and w.shape == (2, 3)

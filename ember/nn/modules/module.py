@@ -16,6 +16,11 @@ from ember.tensor import Tensor
 
 __all__ = ["Module"]
 
+# torch.nn.modules.module.register_module_forward{_pre,}_hook: hooks run for every module
+_global_forward_pre_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_forward_hooks: OrderedDict[int, Any] = OrderedDict()
+_global_forward_hooks_with_kwargs: dict[int, bool] = {}
+
 _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 _hook_ids = itertools.count()
 
@@ -117,12 +122,13 @@ class Module:
     # ---- calling -----------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or self._backward_pre_hooks):
+                or self._backward_pre_hooks or _global_forward_pre_hooks
+                or _global_forward_hooks):
             return self.forward(*args, **kwargs)  # the hot path: no allocations
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        for hid, hook in list(self._forward_pre_hooks.items()):
+        for hid, hook in [*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()]:
             if hid in self._forward_pre_hooks_with_kwargs:
                 res = hook(self, args, kwargs)
                 if res is not None:
@@ -138,8 +144,8 @@ class Module:
             result = _call_with_backward_hooks(self, args, kwargs)
         else:
             result = self.forward(*args, **kwargs)
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_with_kwargs:
+        for hid, hook in [*_global_forward_hooks.items(), *self._forward_hooks.items()]:
+            if hid in self._forward_hooks_with_kwargs or hid in _global_forward_hooks_with_kwargs:
                 res = hook(self, args, kwargs, result)
             else:
                 res = hook(self, args, result)
@@ -741,6 +747,15 @@ class Module:
         np_dtype = _dt.to_dtype(dst_type).to_numpy()
         return self._apply(lambda a: a if a.dtype == np_dtype else a.astype(np_dtype))
 
+    def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
+        """Matches `torch.nn.Module.to_empty`: uninitialised storage of the same shapes."""
+        modules = self.modules() if recurse else [self]
+        for m in modules:
+            for t in itertools.chain(m._parameters.values(), m._buffers.values()):
+                if t is not None:
+                    t._data = np.empty_like(t._data)
+        return self
+
     def cpu(self) -> Module:
         """Matches `torch.nn.Module.cpu`."""
         return self
@@ -853,6 +868,18 @@ def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
     if isinstance(result, Tensor) and result.requires_grad:
         result = _identity_function(output_hook).apply(result)
     return result
+
+
+def register_module_forward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Matches `torch.nn.modules.module.register_module_forward_pre_hook`."""
+    return Module._add_hook(_global_forward_pre_hooks, {}, hook, False, False)
+
+
+def register_module_forward_hook(hook: Callable[..., Any], *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """Matches `torch.nn.modules.module.register_module_forward_hook`."""
+    return Module._add_hook(_global_forward_hooks, _global_forward_hooks_with_kwargs, hook,
+                            False, with_kwargs)
 
 
 def _post_order(module: Module) -> Iterator[Module]:
