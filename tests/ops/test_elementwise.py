@@ -367,3 +367,18 @@ def test_erf_family_accuracy() -> None:
     y = np.concatenate([np.linspace(-0.999999, 0.999999, 4001), [0.0, 1e-300, 1e-12, -1, 1, 2]])
     e = ember.erfinv(ember.tensor(y)).numpy()
     np.testing.assert_allclose(e, torch.erfinv(torch.from_numpy(y)).numpy(), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision(dtype: str) -> None:
+    for op in ("exp", "log", "sqrt", "sigmoid", "tanh", "erf", "erfinv", "sin", "floor", "round",
+               "abs", "relu", "rsqrt", "expm1", "frac", "sign", "reciprocal", "square"):
+        e = getattr(ember, op)(ember.tensor([0.3, -0.7, 0.9], dtype=getattr(ember, dtype)))
+        t = getattr(torch, op)(torch.tensor([0.3, -0.7, 0.9], dtype=getattr(torch, dtype)))
+        assert_same(e, t, rtol=1e-2, atol=1e-3, what=f"{op} {dtype}")
+    for op in ("add", "mul", "div", "maximum", "pow", "atan2", "remainder", "fmod", "hypot",
+               "logaddexp", "xlogy", "floor_divide"):
+        args = [[0.3, 0.7, 2.5], [1.5, -0.5, 2.0]]
+        e = getattr(ember, op)(*[ember.tensor(a, dtype=getattr(ember, dtype)) for a in args])
+        t = getattr(torch, op)(*[torch.tensor(a, dtype=getattr(torch, dtype)) for a in args])
+        assert_same(e, t, rtol=1e-2, atol=1e-3, what=f"{op} {dtype}")
