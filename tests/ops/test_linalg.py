@@ -186,3 +186,14 @@ def _second_order(lib: object, a0: np.ndarray, b0: np.ndarray, fn: object) -> tu
 def test_second_order(fn: object) -> None:
     a0, b0 = rnd(2, 3), rnd(3, 2)
     assert_same(_second_order(ember, a0, b0, fn), _second_order(torch, a0, b0, fn))
+
+
+def test_empty_and_scalar_operands() -> None:
+    check(lambda lib, a, s: lib.einsum("i,->i", a, s), rnd(3), np.array(2.0))
+    check(lambda lib, a, s: lib.einsum("...,...->...", a, s), rnd(3, 2), np.array(2.0))
+    check(lambda lib, a: lib.einsum("i->", a), rnd(0))
+    check(lambda lib, a, b: lib.einsum("ij,jk->ik", a, b), rnd(2, 0), rnd(0, 3))
+    check(lambda lib, a: lib.einsum("iji->j", a), rnd(2, 3, 2))
+    check(lambda lib, a, b: lib.einsum("ii,ij->j", a, b), rnd(2, 2), rnd(2, 3))
+    check(lambda lib, a, b: lib.mm(a, b), rnd(2, 0), rnd(0, 3))
+    check(lambda lib, a, b: lib.bmm(a, b), rnd(0, 2, 3), rnd(0, 3, 1))

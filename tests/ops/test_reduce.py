@@ -363,3 +363,13 @@ def test_masked_rows_match_torch_without_numpy_warnings() -> None:
         for fn in (lambda lib, t: lib.softmax(t, 1), lambda lib, t: lib.log_softmax(t, 1),
                    lambda lib, t: lib.logsumexp(t, 1)):
             check(fn, inf, grad=False)
+
+
+def test_empty_reduced_dim() -> None:
+    e = rnd(2, 0)
+    for fn in (lambda lib, a: lib.prod(a, 1), lambda lib, a: lib.cumprod(a, 1),
+               lambda lib, a: lib.softmax(a, 1), lambda lib, a: lib.log_softmax(a, 0),
+               lambda lib, a: lib.norm(a, dim=1), lambda lib, a: lib.cummax(a, 1),
+               lambda lib, a: lib.nansum(a, 1), lambda lib, a: lib.all(a, 1),
+               lambda lib, a: lib.count_nonzero(a, 1)):
+        check(fn, e)
