@@ -48,37 +48,50 @@ def pad_to(x: NDArray, lo: Ints, sp: Ints, fill: Any = 0) -> NDArray:
 
 
 class Unfold(Primitive):
-    """im2col: x (N, C, *S) -> (N, C*prod(kernel), prod(out)) with zero padding `lo` on the
-    left (the right padding is whatever the `out` windows need). VJP: Fold of g."""
+    """im2col: x (N, C, *S) -> (N, C*prod(kernel), prod(out)), or with `batch_inner` the GEMM
+    layout (C*prod(kernel), N*prod(out)); zero padding `lo` on the left (the right padding is
+    whatever the `out` windows need). VJP: Fold of g with the same arguments."""
 
     @staticmethod
     def forward(ctx: Node, x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints) -> NDArray:
-        ctx.size, ctx.fold_args = x.shape[2:], (kernel, dilation, stride, lo, out)
+                out: Ints, batch_inner: bool = False) -> NDArray:
+        ctx.size, ctx.fold_args = x.shape[2:], (kernel, dilation, stride, lo, out, batch_inner)
+        ctx.batch = x.shape[0]
         sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
         w = windows(pad_to(x, lo, sp), kernel, dilation, stride, out)  # (N, C, *out, *k)
         nd = len(kernel)
-        order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
-        cols = np.ascontiguousarray(w.transpose(order))  # (N, C, *k, *out)
+        k_axes, o_axes = tuple(range(2 + nd, 2 + 2 * nd)), tuple(range(2, 2 + nd))
+        if batch_inner:
+            cols = np.ascontiguousarray(w.transpose((1, *k_axes, 0, *o_axes)))  # (C, *k, N, *o)
+            return cols.reshape(x.shape[1] * math.prod(kernel), -1)
+        cols = np.ascontiguousarray(w.transpose((0, 1, *k_axes, *o_axes)))  # (N, C, *k, *out)
         return cols.reshape(x.shape[0], -1, math.prod(out))
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
-        kernel, dilation, stride, lo, out = ctx.fold_args
-        return (Fold.apply(g, ctx.size, kernel, dilation, stride, lo, out),)
+        return (Fold.apply(g, ctx.size, *ctx.fold_args, ctx.batch),) + (None,) * 6
 
 
 class Fold(Primitive):
-    """col2im: cols (N, C*prod(kernel), prod(out)) summed into (N, C, *size), the adjoint of
-    Unfold with the same arguments. VJP: Unfold of g."""
+    """col2im: cols (N, C*prod(kernel), prod(out)) (or the `batch_inner` layout
+    (C*prod(kernel), N*prod(out)), which needs `batch` = N) summed into (N, C, *size); the
+    adjoint of Unfold with the same arguments. VJP: Unfold of g."""
 
     @staticmethod
     def forward(ctx: Node, cols: NDArray, size: Ints, kernel: Ints, dilation: Ints,
-                stride: Ints, lo: Ints, out: Ints) -> NDArray:
-        ctx.unfold_args = (kernel, dilation, stride, lo, out)
-        n = cols.shape[0]
-        c = cols.shape[1] // math.prod(kernel)
-        blocks = cols.reshape((n, c) + tuple(kernel) + tuple(out))  # (N, C, *k, *out)
+                stride: Ints, lo: Ints, out: Ints, batch_inner: bool = False,
+                batch: int = 0) -> NDArray:
+        ctx.unfold_args = (kernel, dilation, stride, lo, out, batch_inner)
+        nd = len(kernel)
+        if batch_inner:
+            c = cols.shape[0] // math.prod(kernel)
+            blocks = cols.reshape((c, *kernel, batch, *out)).transpose(
+                (nd + 1, 0, *range(1, nd + 1), *range(nd + 2, 2 * nd + 2)))  # (N, C, *k, *o)
+            n = batch
+        else:
+            n = cols.shape[0]
+            c = cols.shape[1] // math.prod(kernel)
+            blocks = cols.reshape((n, c) + tuple(kernel) + tuple(out))  # (N, C, *k, *out)
         sp = padded_size(size, kernel, dilation, stride, lo, out)
         acc = np.zeros((n, c) + sp, dtype=cols.dtype)
         for offs in np.ndindex(*kernel):  # one strided slice per kernel offset, no scatter
@@ -90,7 +103,7 @@ class Fold(Primitive):
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
-        return (Unfold.apply(g, *ctx.unfold_args), None, None, None, None, None, None)
+        return (Unfold.apply(g, *ctx.unfold_args),) + (None,) * 8
 
 
 class GatherFlat(Primitive):

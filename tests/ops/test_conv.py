@@ -74,3 +74,20 @@ def test_constant_pad_grows_and_crops() -> None:
                                   value=1.5)
     np.testing.assert_array_equal(y.detach().numpy(), ref.numpy())
     assert gradgradcheck(lambda t: ConstantPad.apply(t * t, pads, 0.0), (x,))
+
+
+def test_gemm_layout_unfold_fold_and_conv_double_backward() -> None:
+    x = _t((2, 2, 6, 5))
+    cols = Unfold.apply(x, *ARGS, True)  # (C*K, N*L)
+    ref = Unfold.apply(x, *ARGS).detach().numpy()  # (N, C*K, L)
+    np.testing.assert_array_equal(cols.detach().numpy(),
+                                  ref.transpose(1, 0, 2).reshape(8, 24))
+    assert gradgradcheck(lambda t: Unfold.apply(t * t, *ARGS, True), (x,))
+    c = _t((8, 24))
+    assert gradgradcheck(lambda t: Fold.apply(t * t, (6, 5), *ARGS, True, 2), (c,))
+    w = _t((3, 2, 2, 2))
+    conv = ember.nn.functional.conv2d
+    assert gradgradcheck(lambda a, b: conv(a, b, stride=2, padding=1), (x, w))
+    wt = _t((2, 3, 2, 2))
+    conv_t = ember.nn.functional.conv_transpose2d
+    assert gradgradcheck(lambda a, b: conv_t(a, b, stride=2, output_padding=1), (x, wt))

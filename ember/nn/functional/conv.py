@@ -90,14 +90,14 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
     if any(v <= 0 for v in out):
         raise RuntimeError(f"Calculated output size: ({', '.join(map(str, out))}). "
                            "Output size is too small")
-    cols = Unfold.apply(x, kernel, dil, stride_t, lo, out)  # (N, C*prod(k), L)
+    # one GEMM: (O, C*K) @ (C*K, N*L) per group
+    cols = Unfold.apply(x, kernel, dil, stride_t, lo, out, True)  # (C*K, N*L)
     ckg = c // groups * math.prod(kernel)
     if groups == 1:
-        y = weight.reshape(o, ckg) @ cols  # (N, O, L)
+        y = weight.reshape(o, ckg) @ cols  # (O, N*L)
     else:
-        cols = cols.reshape(n, groups, ckg, -1)
-        y = weight.reshape(groups, o // groups, ckg) @ cols  # (N, G, O/G, L)
-    y = y.reshape((n, o) + out)
+        y = weight.reshape(groups, o // groups, ckg) @ cols.reshape(groups, ckg, -1)
+    y = y.reshape((o, n) + out).transpose(0, 1)  # (N, O, *out)
     if bias is not None:
         y = y + bias.reshape((1, o) + (1,) * nd)
     return y.squeeze(0) if unbatched else y
@@ -146,10 +146,10 @@ def _conv_transposend(input: Tensor, weight: Tensor, bias: Tensor | None, stride
                  zip(size_in, stride_t, pad, dil, kernel, opad, strict=True))
     og = weight.shape[1]  # output channels per group
     kk = math.prod(kernel)
-    xf = x.reshape(n, groups, c // groups, -1)  # (N, G, C/G, L)
+    xf = x.reshape(n, c, -1).transpose(0, 1).reshape(groups, c // groups, -1)  # (G, C/G, N*L)
     w = weight.reshape(groups, c // groups, og * kk).mT  # (G, O/G*K, C/G)
-    cols = (w @ xf).reshape(n, groups * og * kk, -1)  # (N, O*K, L)
-    y = Fold.apply(cols, size, kernel, dil, stride_t, pad, size_in)
+    cols = (w @ xf).reshape(groups * og * kk, -1)  # (O*K, N*L): one GEMM per group
+    y = Fold.apply(cols, size, kernel, dil, stride_t, pad, size_in, True, n)
     if bias is not None:
         y = y + bias.reshape((1, groups * og) + (1,) * nd)
     return y.squeeze(0) if unbatched else y
