@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedulers. Matches `torch.optim`."""
 
-from ember.optim import lr_scheduler
+import ember.optim.lr_scheduler as lr_scheduler
 from ember.optim.adadelta import Adadelta
 from ember.optim.adagrad import Adagrad
 from ember.optim.adam import Adam, AdamW
