@@ -904,23 +904,34 @@ _LOGIC = {n: _nograd(n, getattr(np, n)) for n in (
 
 
 # ---- public functions: arithmetic ----------------------------------------------------------------
+def _scaled(b: Any, alpha: Any, d: _dt.dtype) -> Any:
+    """alpha * b kept in the promoted dtype `d` (alpha never changes the result dtype)."""
+    if alpha == 1:
+        return b
+    if not d.is_floating_point and isinstance(alpha, (float, np.floating)):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
+                           "point number.")
+    if isinstance(b, Tensor):
+        out = mul(b, alpha)
+        return out if out.dtype is d else out.to(d)
+    if isinstance(b, np.ndarray):  # a bfloat16 scalar travels as a 0-d array
+        return np.asarray(b * alpha).astype(b.dtype)
+    return type(b)(b * alpha)
+
+
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """Matches `torch.add`: input + alpha * other, with torch's type promotion."""
-    if alpha != 1:
-        other = mul(other, alpha)
-    a, b, _ = promote(input, other)
-    return Add.apply(a, b)
+    a, b, d = promote(input, other)
+    return Add.apply(a, _scaled(b, alpha, d))
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """Matches `torch.sub`: input - alpha * other."""
-    if alpha != 1:
-        other = mul(other, alpha)
     a, b, d = promote(input, other)
     if d is _dt.bool_:
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                            "Use the `^` or `logical_xor()` operator instead.")
-    return Sub.apply(a, b)
+    return Sub.apply(a, _scaled(b, alpha, d))
 
 
 def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:

@@ -230,6 +230,13 @@ def test_edge_values_binary(pairs: list) -> None:
         assert_same(e, torch.div(torch.from_numpy(a), torch.from_numpy(b), rounding_mode=mode))
 
 
+def test_alpha() -> None:
+    check(lambda L, x, y: (L.add(x, y, alpha=2), L.sub(x, 3, alpha=-2), L.add(x, 1.5, alpha=2)),
+          np.array([1, 2]), np.array([3, -4]))
+    check(lambda L, x: L.add(x, True, alpha=2), np.array([True, False]))
+    check(lambda L, x, y: L.sub(x, y, alpha=0.5), np.array([1.0, 2.0]), np.array([2, 3]))
+
+
 def test_integer_division_and_modulo() -> None:
     a = np.array([7, -7, 7, -7, 0, 5])
     b = np.array([2, 2, -2, -2, 3, 5])
@@ -259,6 +266,8 @@ def test_errors() -> None:
     with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output "
                                            "type Long"):
         ember.tensor([1, 2]).add_(1.5)
+    with pytest.raises(RuntimeError, match="argument alpha must not be a floating point"):
+        ember.add(ember.tensor([1]), 2, alpha=0.5)
     with pytest.raises(RuntimeError, match="At least one of 'min' or 'max' must not be None"):
         ember.clamp(ember.tensor([1.0]))
     with pytest.raises(RuntimeError, match="where expected condition to be a boolean tensor"):
