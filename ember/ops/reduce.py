@@ -551,12 +551,17 @@ class Norm(Primitive):
             mask = a == out._data
             w = mask / np.maximum(np.sum(mask, axis=dims, keepdims=True), 1)
             return (ge * sign * _const(w, g),)
-        # general p: constant factors (first-order only)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            o = out._data
-            f = np.abs(x._data) ** (p - 1) / o ** (p - 1)
-            f = np.where(o == 0, 0, f)
-        return (ge * sign * _const(f, g),)
+        # general p, as torch: sign(x) |x|^(p-1) * g / out^(p-1), 0 where out == 0 (and, for
+        # p < 1, where x == 0); bases are shifted to 1 where masked so pow stays finite
+        ax = x.abs()
+        if p < 1:
+            zx = x._data == 0
+            ax = (ax + _const(zx, g)).pow(p - 1) * _const(~zx, g)
+        else:
+            ax = ax.pow(p - 1)
+        zo = out._data == 0
+        scale = ge / (out + _const(zo, g)).pow(p - 1) * _const(~zo, g)
+        return (sign * ax * scale,)
 
 
 def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,

@@ -373,3 +373,18 @@ def test_empty_reduced_dim() -> None:
                lambda lib, a: lib.nansum(a, 1), lambda lib, a: lib.all(a, 1),
                lambda lib, a: lib.count_nonzero(a, 1)):
         check(fn, e)
+
+
+@pytest.mark.parametrize("fn", [lambda lib, t: lib.norm(t, 3, 1), lambda lib, t: lib.norm(t, dim=0),
+                                lambda lib, t: lib.norm(t, 1.5), lambda lib, t: lib.logsumexp(t, 1),
+                                lambda lib, t: lib.log_softmax(t, 0), lambda lib, t: lib.std(t, 1),
+                                lambda lib, t: lib.prod(t, 1), lambda lib, t: lib.cumprod(t, 0),
+                                lambda lib, t: lib.max(t, 1).values])
+def test_second_order_composites(fn: object) -> None:
+    grads = []
+    for lib in (ember, torch):
+        x = lib.tensor(X[0], requires_grad=True)
+        (g,) = lib.autograd.grad(fn(lib, x).sum(), x, create_graph=True)  # type: ignore[operator]
+        (g * g * x).sum().backward()
+        grads.append(x.grad)
+    assert_same(grads[0], grads[1])
