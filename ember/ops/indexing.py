@@ -529,7 +529,10 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     d = _check_index_1d(input, dim, index, "index_select")
     idx = (slice(None),) * d + (index._data.reshape(-1),)
     if input.ndim == 0:
-        return GetItem.apply(input, ()) if index.numel() else input.reshape(0)
+        if index.numel() != 1:
+            raise RuntimeError("index_select(): Index to scalar can have only 1 value, got "
+                               f"{index.numel()} value(s)")
+        return GetItem.apply(input, ())
     return GetItem.apply(input, idx)
 
 
@@ -661,32 +664,11 @@ def argwhere(input: Tensor) -> Tensor:
 
 
 # ---- sorting ---------------------------------------------------------------------------------
-class _ValuesIndices(tuple):  # type: ignore[type-arg]
-    """A (values, indices) pair with named fields, as torch.return_types.*."""
+def _pair(name: str, values: Tensor, indices: Tensor) -> Any:
+    """torch.return_types.<name>(values, indices), shared with ember.ops.reduce."""
+    from ember.ops.reduce import return_types
 
-    _name = "values_indices"
-
-    def __new__(cls, values: Tensor, indices: Tensor) -> _ValuesIndices:
-        return super().__new__(cls, (values, indices))
-
-    @property
-    def values(self) -> Tensor:
-        return self[0]
-
-    @property
-    def indices(self) -> Tensor:
-        return self[1]
-
-    def __repr__(self) -> str:
-        return (f"torch.return_types.{self._name}(\nvalues={self[0]!r},\n"
-                f"indices={self[1]!r})")
-
-
-def _return_type(name: str) -> type[_ValuesIndices]:
-    return type(name, (_ValuesIndices,), {"_name": name, "__module__": "torch.return_types"})
-
-
-_sort_t, _topk_t, _kthvalue_t = (_return_type(n) for n in ("sort", "topk", "kthvalue"))
+    return getattr(return_types, name)(values, indices)
 
 
 def _argsort(arr: NDArray, axis: int, descending: bool) -> NDArray:
@@ -707,7 +689,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *,
     d = _wrap_dim(dim, input.ndim)
     idx = Tensor._make(_argsort(input._data, d, descending))
     values = gather(input, d, idx) if input.ndim else input.clone()
-    return _sort_t(values, idx)
+    return _pair("sort", values, idx)
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
@@ -729,10 +711,10 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
     if not 0 <= k <= n:
         raise RuntimeError("selected index k out of range")
     if input.ndim == 0:
-        return _topk_t(input.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
+        return _pair("topk", input.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
     order = _argsort(input._data, d, largest)
     idx = Tensor._make(np.ascontiguousarray(np.take(order, np.arange(k), axis=d)))
-    return _topk_t(gather(input, d, idx), idx)
+    return _pair("topk", gather(input, d, idx), idx)
 
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
@@ -742,13 +724,13 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     if input.ndim == 0:
-        return _kthvalue_t(input.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
+        return _pair("kthvalue", input.clone(), Tensor._make(np.zeros((), dtype=np.int64)))
     order = _argsort(input._data, d, False)
     idx = np.take(order, [k - 1], axis=d)
     values = gather(input, d, Tensor._make(idx))
     if not keepdim:
         values, idx = values.squeeze(d), idx.squeeze(d)
-    return _kthvalue_t(values, Tensor._make(idx))
+    return _pair("kthvalue", values, Tensor._make(idx))
 
 
 # ---- unique ----------------------------------------------------------------------------------

@@ -590,7 +590,7 @@ def flip(input: Tensor, dims: Any, *more: int) -> Tensor:
     for k, d in enumerate(w):
         if d in w[:k]:
             raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
-    return Flip.apply(input, w)
+    return Flip.apply(input, w if input.ndim else ())
 
 
 def fliplr(input: Tensor) -> Tensor:

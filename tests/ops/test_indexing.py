@@ -372,3 +372,43 @@ def test_hypothesis_setitem_mix(case) -> None:
 
 def _has_duplicates(index) -> bool:
     return any(isinstance(p, list) and len(set(p)) < len(p) for p in index)
+
+
+EDGE = [
+    ("isel0d", lambda L: L.tensor(5.).index_select(0, L.tensor([0, 0]))),
+    ("take0d", lambda L: L.tensor(7.).take(L.tensor([0, 0]))),
+    ("gather0d", lambda L: L.tensor(7.).gather(0, L.tensor(0))),
+    ("sort0d", lambda L: L.tensor(7.).sort()),
+    ("topk0d", lambda L: L.tensor(7.).topk(1)),
+    ("sort_empty", lambda L: L.zeros(0, 3).sort(0)),
+    ("unique_bool", lambda L: L.tensor([True, False, True]).unique(return_counts=True)),
+    ("uc_empty", lambda L: L.zeros(0).unique_consecutive(return_counts=True, return_inverse=True)),
+    ("masked_sel0d", lambda L: L.tensor(3.).masked_select(L.tensor(True))),
+    ("nonzero_bool", lambda L: L.tensor([[True, False], [True, True]]).nonzero()),
+    ("setitem_none", lambda L: (lambda z: (z.__setitem__((None, 0), 5.), z)[1])(L.zeros(2, 2))),
+    ("get_0d_mask_true", lambda L: L.tensor(3.)[L.tensor(True)]),
+    ("get_0d_none", lambda L: L.tensor(3.)[None]),
+    ("get_0d_ell", lambda L: L.tensor(3.)[...]),
+    ("adv_int_tensor_mix",
+     lambda L: L.arange(24).reshape(2, 3, 4)[L.tensor(1), :, L.tensor([0, 2])]),
+    ("get_bool_list_int", lambda L: L.arange(24).reshape(2, 3, 4)[[True, False], 1]),
+    ("index_fill_t", lambda L: L.zeros(3).index_fill(0, L.tensor([0, 2]), L.tensor(2.))),
+    ("scatter_0d", lambda L: L.zeros(3).scatter(0, L.tensor([2]), 1.5)),
+    ("scatter_int_val", lambda L: L.zeros(3, dtype=L.int64).scatter(0, L.tensor([2]), 7)),
+    ("argsort_stable_desc",
+     lambda L: L.tensor([1, 3, 3, 1]).argsort(descending=True, stable=True)),
+    ("kth_dims", lambda L: L.arange(12.).reshape(3, 4).kthvalue(2, 0)),
+    ("msort_int", lambda L: L.tensor([[3, 1], [1, 2]]).msort()),
+]
+
+
+@pytest.mark.parametrize("fn", [c[1] for c in EDGE], ids=[c[0] for c in EDGE])
+def test_edge_cases(fn) -> None:
+    """Empty, 0-dim and unusual arguments: same result, or the same exception type, as torch."""
+    try:
+        expected = fn(torch)
+    except Exception as err:  # noqa: BLE001  (any torch error must be matched by type)
+        with pytest.raises(type(err)):
+            fn(ember)
+        return
+    assert_same(fn(ember), expected)

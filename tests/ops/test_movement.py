@@ -276,3 +276,51 @@ def test_hypothesis_cat_split(shape, data) -> None:
     check(lambda L, a: L.cat(list(a.split(size, dim))[::-1], dim), x)
     reps = data.draw(st.lists(st.integers(0, 3), min_size=len(shape), max_size=len(shape) + 1))
     check(lambda L, a: a.repeat(*reps), x)
+
+
+EDGE = [
+    ("stack0d", lambda L: L.stack([L.tensor(1.), L.tensor(2.)])),
+    ("hstack0d", lambda L: L.hstack([L.tensor(1.), L.tensor(2.)])),
+    ("vstack0d", lambda L: L.vstack([L.tensor(1.), L.tensor(2.)])),
+    ("cat_empty2d", lambda L: L.cat([L.zeros(0, 3), L.ones(2, 3)])),
+    ("cat_all_empty", lambda L: L.cat([L.zeros(0), L.zeros(0, dtype=L.int64)])),
+    ("cat_empty_first", lambda L: L.cat([L.zeros(0), L.ones(2, 3)], 1)),
+    ("unbind0", lambda L: L.zeros(0, 2).unbind(1)),
+    ("ri_out", lambda L: L.tensor([1, 2]).repeat_interleave(2, output_size=4)),
+    ("ri_0d", lambda L: L.tensor(5.).repeat_interleave(3)),
+    ("tsplit_t", lambda L: L.arange(6).tensor_split(L.tensor([1, 4]))),
+    ("tsplit_t0", lambda L: L.arange(7).tensor_split(L.tensor(3))),
+    ("narrow_t", lambda L: L.arange(6).narrow(0, L.tensor(2), 3)),
+    ("roll_empty", lambda L: L.zeros(0, 2).roll(1, 0)),
+    ("squeeze0d", lambda L: L.tensor(1.).squeeze(0)),
+    ("unsq0d", lambda L: L.tensor(1.).unsqueeze(-1)),
+    ("flatten_empty", lambda L: L.zeros(2, 0, 3).flatten(1)),
+    ("diag_empty", lambda L: L.zeros(0).diag()),
+    ("diag_off_big", lambda L: L.ones(2, 3).diagonal(5)),
+    ("tril_big", lambda L: L.ones(2, 3, 3).tril(-5)),
+    ("movedim0d", lambda L: L.tensor(1.).movedim(0, 0)),
+    ("flip0d", lambda L: L.tensor(1.).flip(0)),
+    ("broadcast_to_0d", lambda L: L.tensor(2.).broadcast_to((2, 2))),
+    ("expand_neg_new", lambda L: L.ones(3).expand(2, -1)),
+    ("tile_empty", lambda L: L.ones(2, 3).tile(())),
+    ("meshgrid1", lambda L: L.meshgrid(L.arange(3), indexing="xy")),
+    ("meshgrid3xy", lambda L: L.meshgrid(L.arange(3), L.arange(2), L.arange(4), indexing="xy")),
+    ("unfold0d", lambda L: L.tensor(3.).unfold(0, 1, 1)),
+    ("unflatten_neg", lambda L: L.zeros(2, 6).unflatten(-1, (-1, 3))),
+    ("chunk_uneven", lambda L: L.arange(5).chunk(3)),
+    ("split_tensor", lambda L: L.arange(5).split(L.tensor(2).item())),
+    ("diag_embed_neg", lambda L: L.ones(2, 3).diag_embed(-1)),
+    ("rot90_neg", lambda L: L.arange(6).reshape(2, 3).rot90(-3)),
+]
+
+
+@pytest.mark.parametrize("fn", [c[1] for c in EDGE], ids=[c[0] for c in EDGE])
+def test_edge_cases(fn) -> None:
+    """Empty, 0-dim and unusual arguments: same result, or the same exception type, as torch."""
+    try:
+        expected = fn(torch)
+    except Exception as err:  # noqa: BLE001  (any torch error must be matched by type)
+        with pytest.raises(type(err)):
+            fn(ember)
+        return
+    assert_same(fn(ember), expected)
