@@ -493,3 +493,27 @@ def test_global_forward_hooks_and_to_empty() -> None:
     e = E_LEAF(3, 2)
     w = e.weight
     assert e.to_empty(device="cpu") is e and e.weight is w and w.shape == (2, 3)
+
+
+def test_errors_name_the_module_path_and_load_hint() -> None:
+    class Bad(ember.nn.Module):
+        def forward(self, x: ember.Tensor) -> ember.Tensor:
+            return x @ ember.ones(5, 2)
+
+    class Block(ember.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = ember.nn.ModuleList([E_LEAF(1, 1), Bad()])
+
+        def forward(self, x: ember.Tensor) -> ember.Tensor:
+            return self.layers[1](x)
+
+    m = ember.nn.Sequential(Block())
+    with pytest.raises(RuntimeError) as info:
+        m(ember.ones(2, 3))
+    assert info.value.__notes__ == ["(raised in 0.layers.1 (Bad))"]
+    e = E_LEAF(2, 2)
+    with pytest.raises(RuntimeError) as info:
+        e.load_state_dict({})
+    assert "strict=False" in info.value.__notes__[0]
+    assert str(info.value).startswith("Error(s) in loading state_dict for Leaf:")

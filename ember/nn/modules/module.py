@@ -124,8 +124,16 @@ class Module:
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
                 or self._backward_pre_hooks or _global_forward_pre_hooks
                 or _global_forward_hooks):
-            return self.forward(*args, **kwargs)  # the hot path: no allocations
-        return self._call_with_hooks(args, kwargs)
+            try:  # free in CPython 3.11+ unless something raises
+                return self.forward(*args, **kwargs)  # the hot path: no allocations
+            except Exception as e:
+                _note_module_path(e, self)
+                raise
+        try:
+            return self._call_with_hooks(args, kwargs)
+        except Exception as e:
+            _note_module_path(e, self)
+            raise
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         for hid, hook in [*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()]:
@@ -634,8 +642,12 @@ class Module:
                 errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
                     ", ".join(f'"{k}"' for k in missing)))
         if errors:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+            err = RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                 type(self).__name__, "\n\t".join(errors)))
+            if strict and (missing or unexpected):  # the hint goes in a note: str(err) is torch's
+                err.add_note("Pass strict=False to load_state_dict to skip missing and unexpected "
+                             "keys (size mismatches still raise). Nothing was loaded.")
+            raise err
         for action in pending:
             action()
         return _IncompatibleKeys(missing, unexpected)
@@ -880,6 +892,39 @@ def register_module_forward_hook(hook: Callable[..., Any], *, with_kwargs: bool 
     """Matches `torch.nn.modules.module.register_module_forward_hook`."""
     return Module._add_hook(_global_forward_hooks, _global_forward_hooks_with_kwargs, hook,
                             False, with_kwargs)
+
+
+def _note_module_path(e: Exception, module: Module) -> None:
+    """Name the module an error came from in a note: `(raised in encoder.layers.3.fc1 (Linear))`.
+
+    The innermost module's __call__ records itself; each enclosing one prepends the child's
+    attribute name as the error passes through, so the path starts at the outermost call.
+    """
+    try:
+        info = e.__dict__.get("_ember_module")
+        if info is None:
+            info = [module, [], type(module).__name__]
+            e._ember_module = info  # type: ignore[attr-defined]
+        else:
+            inner, path = info[0], info[1]
+            if inner is module:
+                return
+            name = next((n for n, m in module._modules.items() if m is inner), None)
+            if name is None:
+                name = next((n for n, m in module.named_modules() if m is inner), None)
+            if name is None:
+                return
+            path.insert(0, name)
+            info[0] = module
+        where = ".".join(info[1]) or "the called module"
+        note = f"(raised in {where} ({info[2]}))"
+        notes = getattr(e, "__notes__", None)
+        if notes and notes[-1].startswith("(raised in "):
+            notes[-1] = note
+        else:
+            e.add_note(note)
+    except Exception:  # the annotation must never hide the real error
+        pass
 
 
 def _post_order(module: Module) -> Iterator[Module]:
