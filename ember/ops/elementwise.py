@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -288,12 +289,12 @@ class _MaxMin(Primitive):
 
     @classmethod
     def forward(cls, ctx: Node, a: NDArray, b: NDArray) -> NDArray:  # type: ignore[override]
-        ctx.a, ctx.b = a, b
+        ctx.save_for_backward(*ctx.inputs)  # type: ignore[misc]
         return np.asarray(cls.np_fn(a, b))
 
     @classmethod
     def backward(cls, ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        a, b = ctx.a, ctx.b
+        a, b = (t._data if isinstance(t, Tensor) else t for t in ctx.saved_tensors)
         lose_a = a < b if cls.np_fn is np.maximum else a > b
         lose_b = b < a if cls.np_fn is np.maximum else b > a
         half = where(Tensor._make(np.asarray(a == b)), g / 2, g)
@@ -1033,7 +1034,7 @@ def square(input: Tensor) -> Tensor:
     return pow(input, 2)
 
 
-def _float_unary(prim: type[Primitive]) -> Any:
+def _float_unary(prim: type[Primitive]) -> Callable[[Tensor], Tensor]:
     """The public function of a float-valued unary op: ints and bools become float32 first."""
 
     def fn(input: Tensor) -> Tensor:
@@ -1081,7 +1082,7 @@ def relu(input: Tensor) -> Tensor:
     return Relu.apply(input)
 
 
-def _int_passthrough(prim: type[Primitive], name: str) -> Any:
+def _int_passthrough(prim: type[Primitive], name: str) -> Callable[[Tensor], Tensor]:
     def fn(input: Tensor) -> Tensor:
         _no_bool(input.dtype, name)
         return prim.apply(input) if input.dtype.is_floating_point else input.clone()

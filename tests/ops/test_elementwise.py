@@ -318,7 +318,14 @@ def test_gradient_edge_cases(case: tuple) -> None:
 
 @pytest.mark.parametrize("fn", [lambda L, x, y: x * y * x, lambda L, x, y: L.exp(x * y),
                                 lambda L, x, y: L.tanh(x) * y, lambda L, x, y: L.sigmoid(x) / y,
-                                lambda L, x, y: L.erf(x) * L.sqrt(y), lambda L, x, y: x ** y])
+                                lambda L, x, y: L.erf(x) * L.sqrt(y), lambda L, x, y: x ** y,
+                                lambda L, x, y: L.maximum(x, y) * x,
+                                lambda L, x, y: L.clamp(x * y, 0.3, 1.0) * x,
+                                lambda L, x, y: L.where(x > y, x * x, y * x),
+                                lambda L, x, y: L.atan2(x, y) + L.hypot(x, y) * x,
+                                lambda L, x, y: L.logaddexp(x, y) * L.erfinv(x / 2) * y,
+                                lambda L, x, y: L.log(x) * L.rsqrt(y) + L.sin(x * y),
+                                lambda L, x, y: L.xlogy(x, y) * L.reciprocal(x)])
 def test_second_order(fn) -> None:  # type: ignore[no-untyped-def]
     xs, ys = _r(4, lo=0.2, hi=1.5), _r(4, lo=0.2, hi=1.5)
     results = []
