@@ -826,19 +826,27 @@ class _BackwardHookState:
         return grad_inputs
 
 
-def _identity_function(on_grad: Callable[[Any], Any]) -> Any:
-    from ember.autograd.function import Function
+def _hook_identity(x: Tensor, on_grad: Callable[[Any], Any]) -> Any:
+    """x through an identity node whose backward passes the gradient to `on_grad`."""
+    global _BackwardHookFunction
+    if _BackwardHookFunction is None:
+        from ember.autograd.function import Function
 
-    class BackwardHookFunction(Function):
-        @staticmethod
-        def forward(ctx: Any, x: Tensor) -> Tensor:
-            return x
+        class BackwardHookFunction(Function):
+            @staticmethod
+            def forward(ctx: Any, x: Tensor, on_grad: Any) -> Tensor:
+                ctx.on_grad = on_grad
+                return x
 
-        @staticmethod
-        def backward(ctx: Any, g: Tensor) -> Any:
-            return on_grad(g)
+            @staticmethod
+            def backward(ctx: Any, g: Tensor) -> Any:
+                return ctx.on_grad(g), None
 
-    return BackwardHookFunction
+        _BackwardHookFunction = BackwardHookFunction
+    return _BackwardHookFunction.apply(x, on_grad)
+
+
+_BackwardHookFunction: Any = None  # defined on first use: ember.autograd imports ember.nn late
 
 
 def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
@@ -859,7 +867,7 @@ def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
 
     new_args = list(args)
     for i in needs:
-        new_args[i] = _identity_function(input_hook(i)).apply(args[i])
+        new_args[i] = _hook_identity(args[i], input_hook(i))
     result = module.forward(*new_args, **kwargs)
 
     def output_hook(g: Tensor) -> Any:
@@ -878,7 +886,7 @@ def _call_with_backward_hooks(module: Module, args: tuple[Any, ...],
         return g
 
     if isinstance(result, Tensor) and result.requires_grad:
-        result = _identity_function(output_hook).apply(result)
+        result = _hook_identity(result, output_hook)
     return result
 
 
