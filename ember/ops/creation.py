@@ -87,8 +87,9 @@ def _infer_array(data: Any, dtype: _dt.dtype | None) -> NDArray:
     if isinstance(data, np.ndarray):
         return data.astype(dtype.to_numpy())  # type: ignore[union-attr]
     inferred, _ = _infer_dtype(data)
-    d = dtype or inferred or _dt.get_default_dtype()
-    return np.array(_strip_tensors(data), dtype=d.to_numpy())
+    arr = np.array(_strip_tensors(data), dtype=(inferred or _dt.get_default_dtype()).to_numpy())
+    # casting afterwards wraps out-of-range ints (-3 as uint8 is 253), as torch does
+    return arr if dtype is None else arr.astype(dtype.to_numpy())
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
