@@ -134,6 +134,19 @@ def test_broadcast_shapes_drawn(shapes: hnp.BroadcastableShapes, name: str) -> N
     check(BINARY[name], a, b)
 
 
+MIXED = [lambda L, x, y: x ** y, lambda L, x, y: L.maximum(x, y),
+         lambda L, x, y: L.where(x > 0.5, x, y), lambda L, x, y: L.clamp(x, y - 1, y),
+         lambda L, x, y: (y * 1).copy_(x), lambda L, x, y: x.masked_fill(x > 0.5, y.sum()),
+         lambda L, x, y: L.fmod(x, y.sum()), lambda L, x, y: 1.5 ** y * x,
+         lambda L, x, y: x.sum() ** y, lambda L, x, y: L.lerp(x, x * 2, y.float())]
+
+
+@pytest.mark.parametrize("fn", MIXED)
+def test_mixed_float_dtypes(fn) -> None:  # type: ignore[no-untyped-def]
+    """float32 with float64 (0-dim too): result dtype, and each gradient in its input's dtype."""
+    check(fn, _r(3, lo=0.1, hi=1.0, dtype=np.float32), _r(3, lo=0.5, hi=1.5), fd=False)
+
+
 SAMPLES = {
     "bool": np.array([True, False, True]),
     "uint8": np.array([1, 2, 250], dtype=np.uint8),
