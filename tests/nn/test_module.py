@@ -517,3 +517,15 @@ def test_errors_name_the_module_path_and_load_hint() -> None:
         e.load_state_dict({})
     assert "strict=False" in info.value.__notes__[0]
     assert str(info.value).startswith("Error(s) in loading state_dict for Leaf:")
+
+
+def test_forward_hook_always_call() -> None:
+    for lib in (ember, torch):
+        m = lib.nn.Module()
+        log: list[Any] = []
+        m.register_forward_hook(lambda mod, args, out: log.append(("always", out)),
+                                always_call=True)
+        m.register_forward_hook(lambda mod, args, out: log.append("normal"))
+        with pytest.raises(NotImplementedError):
+            m(1)
+        assert log == [("always", None)]

@@ -148,10 +148,14 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
-        if self._backward_hooks or self._backward_pre_hooks:
-            result = _call_with_backward_hooks(self, args, kwargs)
-        else:
-            result = self.forward(*args, **kwargs)
+        try:
+            if self._backward_hooks or self._backward_pre_hooks:
+                result = _call_with_backward_hooks(self, args, kwargs)
+            else:
+                result = self.forward(*args, **kwargs)
+        except Exception:
+            self._run_always_called_hooks(args, kwargs)
+            raise
         for hid, hook in [*_global_forward_hooks.items(), *self._forward_hooks.items()]:
             if hid in self._forward_hooks_with_kwargs or hid in _global_forward_hooks_with_kwargs:
                 res = hook(self, args, kwargs, result)
@@ -160,6 +164,22 @@ class Module:
             if res is not None:
                 result = res
         return result
+
+    def _run_always_called_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """forward raised: still run the hooks registered with always_call=True, as torch."""
+        always = self.__dict__.get("_forward_hooks_always_called", {})
+        for hid, hook in list(self._forward_hooks.items()):
+            if hid not in always:
+                continue
+            try:
+                if hid in self._forward_hooks_with_kwargs:
+                    hook(self, args, kwargs, None)
+                else:
+                    hook(self, args, None)
+            except Exception as e:
+                warnings.warn(f"global module forward hook with ``always_call=True`` raised an "
+                              f"exception that was silenced as another error was raised in "
+                              f"forward: {e}", stacklevel=3)
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
@@ -171,8 +191,13 @@ class Module:
                               with_kwargs: bool = False,
                               always_call: bool = False) -> RemovableHandle:
         """Matches `torch.nn.Module.register_forward_hook`."""
-        return self._add_hook(self._forward_hooks, self._forward_hooks_with_kwargs, hook,
-                              prepend, with_kwargs)
+        handle = self._add_hook(self._forward_hooks, self._forward_hooks_with_kwargs, hook,
+                                prepend, with_kwargs)
+        if always_call:
+            always = self._hooks("_forward_hooks_always_called")
+            always[handle.id] = True
+            handle._dicts = (*handle._dicts, always)
+        return handle
 
     def register_full_backward_hook(self, hook: Callable[..., Any],
                                     prepend: bool = False) -> RemovableHandle:
