@@ -90,7 +90,12 @@ def _copy_into(dst: Tensor, src: Tensor) -> None:
 
 
 class Module:
-    """The base class of every layer. Matches `torch.nn.Module`."""
+    """The base class of every layer. Matches `torch.nn.Module`.
+
+    Differences: load_state_dict checks every key before copying anything, so a failed load
+    leaves the module untouched; an error raised inside forward gets a note naming the module
+    path (`(raised in encoder.layers.3 (Block))`); cuda() raises, as ember runs on the CPU.
+    """
 
     training: bool
     _parameters: dict[str, Parameter | None]
