@@ -20,7 +20,8 @@ __all__ = [
     'narrow', 'split', 'chunk', 'tensor_split', 'unbind', 'cat', 'concat', 'concatenate', 'stack',
     'hstack', 'vstack', 'dstack', 'repeat', 'tile', 'repeat_interleave', 'flip', 'fliplr',
     'flipud', 'roll', 'rot90', 'tril', 'triu', 'diagonal', 'diag_embed', 'diag', 'meshgrid',
-    'unfold',
+    'unfold', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'column_stack', 'slice_scatter',
+    'select_scatter',
 ]
 
 
@@ -485,6 +486,52 @@ def _atleast(t: Tensor, n: int) -> Tensor:
     if t.ndim == 1:
         return reshape(t, (1, t.shape[0]) if n == 2 else (1, t.shape[0], 1))
     return unsqueeze(t, -1)
+
+
+def _atleast_public(n: int, tensors: tuple[Any, ...]) -> Any:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return tuple(_atleast(t, n) for t in tensors[0])
+    out = tuple(_atleast(t, n) for t in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """Matches `torch.atleast_1d`: one tensor in, one out; several (or a list) give a tuple."""
+    return _atleast_public(1, tensors)
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """Matches `torch.atleast_2d`."""
+    return _atleast_public(2, tensors)
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """Matches `torch.atleast_3d`."""
+    return _atleast_public(3, tensors)
+
+
+def column_stack(tensors: Any) -> Tensor:
+    """Matches `torch.column_stack`: 0-D and 1-D inputs become columns."""
+    ts = _tensor_list(tensors, "column_stack")
+    return cat([reshape(t, (-1, 1)) if t.ndim <= 1 else t for t in ts], 1)
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = None,
+                  end: int | None = None, step: int = 1) -> Tensor:
+    """Matches `torch.slice_scatter`: a copy of input with the slice along dim set to src."""
+    from ember.ops.indexing import IndexPut
+
+    d = _wrap_dim(dim, input.ndim)
+    return IndexPut.apply(input, src.to(input.dtype), (slice(None),) * d
+                          + (slice(start, end, step),), False)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
+    """Matches `torch.select_scatter`."""
+    from ember.ops.indexing import IndexPut
+
+    d = _wrap_dim(dim, input.ndim)
+    return IndexPut.apply(input, src.to(input.dtype), (slice(None),) * d + (int(index),), False)
 
 
 def hstack(tensors: Any) -> Tensor:
