@@ -1,4 +1,4 @@
-"""nn.init: in-place weight initialisers, computed in torch's order so seeds give torch's weights."""
+"""nn.init: in-place initialisers, computed in torch's order so a seed gives torch's weights."""
 
 from __future__ import annotations
 
@@ -279,7 +279,8 @@ def _make_deprecate(meth: Callable[..., Tensor]) -> Callable[..., Tensor]:
                       f"`nn.init.{new_name}`.", FutureWarning, stacklevel=2)
         return meth(*args, **kwargs)
 
-    deprecated_init.__doc__ = f"Deprecated alias of `{new_name}`. Matches `torch.nn.init.{old_name}`."
+    deprecated_init.__doc__ = (f"Deprecated alias of `{new_name}`. Matches "
+                               f"`torch.nn.init.{old_name}`.")
     deprecated_init.__name__ = old_name
     return deprecated_init
 
