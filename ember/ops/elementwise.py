@@ -353,7 +353,7 @@ class Clamp(Primitive):
             out = np.minimum(out, hi)
         ctx.ge, ctx.le, ctx.lo_lt_hi, ctx.hi_lt_lo = np.asarray(ge), np.asarray(le), lo_lt_hi, (
             hi_lt_lo if lo is not None and hi is not None else np.asarray(False))
-        return np.asarray(out, dtype=np.result_type(out))
+        return np.asarray(out).astype(x.dtype, copy=False)  # bfloat16 with a float stays bf16
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -848,11 +848,21 @@ class NanToNum(Primitive):
     @staticmethod
     def forward(ctx: Node, a: NDArray, nan: float, posinf: Any, neginf: Any) -> NDArray:
         ctx.finite = np.isfinite(a)
-        return np.asarray(np.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf))
+        big = float(np.finfo(a.dtype).max) if a.dtype.kind == "f" else _bf16_max()
+        out = np.where(np.isnan(a), nan, a)  # by hand: np.nan_to_num does not know bfloat16
+        out = np.where(np.isposinf(a), big if posinf is None else posinf, out)
+        out = np.where(np.isneginf(a), -big if neginf is None else neginf, out)
+        return np.asarray(out).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
         return _cond(ctx.finite, g), None, None, None
+
+
+def _bf16_max() -> float:
+    import ml_dtypes  # only reached for bfloat16 arrays, which exist only when it is installed
+
+    return float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
 
 
 class Fill(Primitive):

@@ -405,6 +405,12 @@ def test_half_precision(dtype: str) -> None:
         e = getattr(ember, op)(ember.tensor([0.3, -0.7, 0.9], dtype=getattr(ember, dtype)))
         t = getattr(torch, op)(torch.tensor([0.3, -0.7, 0.9], dtype=getattr(torch, dtype)))
         assert_same(e, t, rtol=1e-2, atol=1e-3, what=f"{op} {dtype}")
+    inf = float("inf")
+    for fn in (lambda L, d: L.nan_to_num(L.tensor([float("nan"), inf, -inf, 1.0], dtype=d)),
+               lambda L, d: L.clamp(L.tensor([-3.0, 1.0], dtype=d), -1, 0.5),
+               lambda L, d: L.tensor([1.0, 2.0], dtype=d).masked_fill(L.tensor([True, False]), 3),
+               lambda L, d: L.zeros(2, dtype=d).copy_(L.tensor([1.1, 2.2]))):
+        assert_same(fn(ember, getattr(ember, dtype)), fn(torch, getattr(torch, dtype)))
     for op in ("add", "mul", "div", "maximum", "pow", "atan2", "remainder", "fmod", "hypot",
                "logaddexp", "xlogy", "floor_divide"):
         args = [[0.3, 0.7, 2.5], [1.5, -0.5, 2.0]]
