@@ -198,22 +198,28 @@ def _box_muller(g: Generator, n: int) -> NDArray:
 
 def _normal_fill(g: Generator, n: int, np_dtype: Any, mean: float, std: float) -> NDArray:
     """torch's `normal_fill` for contiguous tensors of 16+ elements: uniforms first, then a
-    Box-Muller over each block of 16 (j with j+8); a ragged tail redraws the last 16."""
-    d = _uniform_values(g, n, np_dtype if np_dtype == np.float64 else np.float32, 0.0, 1.0)
-    d = d.astype(np.float64)
-    out = np.empty(n)
+    Box-Muller over each block of 16 (j with j+8); a ragged tail redraws the last 16. Below
+    float64 the math is float32 step by step, as torch's SIMD kernel (most values exact, the
+    rest within an ulp)."""
+    wd = np.float64 if np_dtype == np.float64 else np.float32
+    d = _uniform_values(g, n, wd, 0.0, 1.0)
+    out = np.empty(n, wd)
     full = n // 16 * 16
     _fill16(d[:full].reshape(-1, 16), out[:full].reshape(-1, 16))
     if n % 16:
-        tail = _uniform_values(g, 16, np_dtype if np_dtype == np.float64 else np.float32, 0, 1)
-        _fill16(tail.astype(np.float64).reshape(1, 16), out[n - 16:].reshape(1, 16))
-    return _fma(out, std, mean)
+        tail = _uniform_values(g, 16, wd, 0.0, 1.0)
+        _fill16(tail.reshape(1, 16), out[n - 16:].reshape(1, 16))
+    if wd is np.float64:
+        return _fma(out, std, mean)
+    # float32 multiply-add rounded once
+    return out.astype(np.float64) * float(np.float32(std)) + float(np.float32(mean))  # type: ignore[no-any-return]
 
 
 def _fill16(d: NDArray, out: NDArray) -> None:
-    # d, out: (blocks, 16)
-    r = np.sqrt(-2.0 * np.log(1.0 - d[:, :8]))
-    theta = 2.0 * math.pi * d[:, 8:]
+    # d, out: (blocks, 16), float32 or float64; every step rounds in that dtype
+    wd = d.dtype.type
+    r = np.sqrt(wd(-2.0) * np.log(wd(1.0) - d[:, :8]))
+    theta = wd(2.0 * math.pi) * d[:, 8:]
     out[:, :8] = r * np.cos(theta)
     out[:, 8:] = r * np.sin(theta)
 
@@ -398,7 +404,9 @@ def bernoulli(input: Tensor, p: Any = None, *, generator: Generator | None = Non
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
                 generator: Generator | None = None, out: Any = None) -> Tensor:
-    """Matches `torch.multinomial` in distribution (the sampled indices differ from torch's)."""
+    """Matches `torch.multinomial`: with replacement, a float64 uniform searched in the
+    normalised cdf; without, the exponential race argmax p / Exp(1) (the same indices as torch
+    from the same seed in the cases tested)."""
     p = input._data.astype(np.float64)
     if p.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")

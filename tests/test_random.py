@@ -63,6 +63,9 @@ EXACT = {
     "log_normal_": lambda m: m.empty(10).log_normal_(),
     "multinomial_replacement": lambda m: m.multinomial(m.tensor([0.1, 0.2, 0.7]), 20, True),
     "normal_float_float": lambda m: m.normal(1.0, 2.0, (3,)),
+    "multinomial_no_replacement": lambda m: m.multinomial(m.tensor([0.1, 0.2, 0.3, 0.4]), 3),
+    "multinomial_2d": lambda m: m.multinomial(m.tensor([[1.0, 2, 3], [3, 2, 1]]), 7, True),
+    "multinomial_many": lambda m: m.multinomial(m.arange(1.0, 50.0), 20),
 }
 
 
@@ -73,7 +76,7 @@ def test_bit_exact(name: str) -> None:
         np.testing.assert_array_equal(b, a, err_msg=f"{name} seed {s}")
 
 
-CLOSE = {  # torch's SIMD float32 Box-Muller for 16+ elements: within a few float32 ulps
+CLOSE = {  # torch's SIMD float32 Box-Muller for 16+ elements: most exact, the rest 1 ulp
     "randn_large": lambda m: m.randn(1000),
     "randn_ragged": lambda m: m.randn(37),
     "normal_large": lambda m: m.empty(40).normal_(2, 3),
@@ -88,7 +91,7 @@ CLOSE = {  # torch's SIMD float32 Box-Muller for 16+ elements: within a few floa
 def test_close(name: str) -> None:
     for s in SEEDS:
         a, b = _both(CLOSE[name], s)
-        np.testing.assert_allclose(b, a, rtol=1e-6, atol=5e-6, err_msg=f"{name} seed {s}")
+        np.testing.assert_allclose(b, a, rtol=2.4e-7, atol=1e-6, err_msg=f"{name} seed {s}")
 
 
 def test_stream_continues_across_calls() -> None:
