@@ -412,3 +412,26 @@ def test_edge_cases(fn) -> None:
             fn(ember)
         return
     assert_same(fn(ember), expected)
+
+
+SECOND_ORDER = [
+    lambda x: x[[0, 2], 1:] * x[0, :, None][:2, :1],
+    lambda x: x[0, [1, 3]] ** 2,
+    lambda x: x.gather(0, ember.tensor(IDX)) ** 2,
+    lambda x: x.scatter_add(0, ember.tensor(IDX), x[:2] * 3) ** 2,
+    lambda x: x.scatter(1, ember.tensor([[0], [3], [1]]), x[:, :1] * 2) ** 2,
+    lambda x: x.index_select(1, ember.tensor([3, 0, 3])) ** 2,
+    lambda x: x.index_add(0, ember.tensor([2, 2]), x[:2] ** 2) ** 2,
+    lambda x: x.sort(1, descending=True).values ** 2,
+    lambda x: x.topk(2).values ** 3,
+    lambda x: ember.take_along_dim(x, ember.tensor(IDX), 0) ** 2,
+]
+
+
+@pytest.mark.parametrize("fn", SECOND_ORDER)
+def test_second_order(fn) -> None:
+    from ember.autograd import gradcheck, gradgradcheck
+
+    x = ember.tensor(A34, requires_grad=True)
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))

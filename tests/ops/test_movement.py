@@ -332,3 +332,21 @@ def test_edge_cases(fn) -> None:
             fn(ember)
         return
     assert_same(fn(ember), expected)
+
+
+SECOND_ORDER = [
+    lambda x: ember.cat([x, x * 2], 1) ** 2, lambda x: x.repeat(2, 1) ** 2,
+    lambda x: x.diagonal(1) ** 2, lambda x: x.diag_embed() ** 2,
+    lambda x: x.unfold(1, 2, 1) ** 2, lambda x: x.flip(0).roll(1, 1) ** 2,
+    lambda x: x.tril() ** 2, lambda x: ember.stack(x.split(1, 1)) ** 2,
+    lambda x: x.t().expand(2, 3, 2) ** 2, lambda x: x.repeat_interleave(2, 0) ** 2,
+]
+
+
+@pytest.mark.parametrize("fn", SECOND_ORDER)
+def test_second_order(fn) -> None:
+    from ember.autograd import gradcheck, gradgradcheck
+
+    x = ember.tensor(A23, requires_grad=True)
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
