@@ -112,3 +112,15 @@ def test_upsampling_layers(name: str, kw: dict) -> None:
     assert repr(e) == repr(t)
     x = _r(2, 4, 4, 6, dtype=np.float32)
     assert_same(e(ember.tensor(x)), t(torch.from_numpy(x)))
+
+
+@pytest.mark.parametrize("name, args", [
+    ("ZeroPad2d", (1,)), ("ZeroPad1d", ((1, 2),)), ("ConstantPad2d", (2, 3.5)),
+    ("ConstantPad1d", (1, 2)), ("ReflectionPad2d", ((1, 0, 2, 1),)), ("ReplicationPad1d", (2,)),
+    ("CircularPad2d", (1,)), ("ReplicationPad3d", (1,)), ("ZeroPad3d", ((1, 0, 0, 1, 1, 0),)),
+])
+def test_padding_layers(name: str, args: tuple) -> None:
+    e, t = getattr(ember.nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(e) == repr(t) and e.padding == t.padding
+    shape = {"1": (2, 3, 5), "2": (1, 2, 4, 5), "3": (1, 2, 3, 4, 5)}[name[-2]]
+    check(lambda lib, x: (e if lib is ember else t)(x), _r(*shape))
