@@ -311,3 +311,58 @@ def test_no_warnings_in_plain_step():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         opt.step()
+
+
+# ---- end to end: small models trained 20 steps against torch ----------------------------------
+def _model_params(mod, cnn):
+    rng = np.random.default_rng(3)
+    shapes = ([(4, 1, 3, 3), (4,), (10, 36), (10,)] if cnn
+              else [(16, 8), (16,), (10, 16), (10,)])
+    return [mod.nn.Parameter(mod.tensor((rng.standard_normal(s) * 0.3).astype(np.float32)))
+            for s in shapes]
+
+
+def _forward(mod, params, x, cnn):
+    F = mod.nn.functional
+    if cnn:
+        w1, b1, w2, b2 = params
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), 2)  # (N, 4, 3, 3)
+        h = h.reshape(h.shape[0], -1)
+    else:
+        w1, b1, w2, b2 = params
+        h = F.relu(x @ w1.T + b1)
+    return h @ w2.T + b2
+
+
+def _train(mod, cnn, recipe):
+    rng = np.random.default_rng(4)
+    xs = rng.standard_normal((20, 8, 1, 8, 8) if cnn else (20, 8, 8)).astype(np.float32)
+    ys = np.eye(10, dtype=np.float32)[rng.integers(0, 10, (20, 8))]
+    params = _model_params(mod, cnn)
+    if recipe == "sgd":
+        opt = mod.optim.SGD(params, lr=0.1, momentum=0.9)
+        sched = mod.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+    else:
+        opt = mod.optim.AdamW(params, lr=0.01, weight_decay=0.05)
+        sched = mod.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20)
+    losses = []
+    for x, y in zip(xs, ys):
+        opt.zero_grad()
+        logp = mod.nn.functional.log_softmax(_forward(mod, params, mod.tensor(x), cnn), dim=1)
+        loss = -(logp * mod.tensor(y)).sum() / x.shape[0]  # cross-entropy with one-hot targets
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    return losses, [p.detach().numpy().copy() for p in params]
+
+
+@pytest.mark.parametrize("cnn", [False, True], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("recipe", ["sgd", "adamw"])
+def test_end_to_end_training_matches_torch(cnn, recipe):
+    l1, p1 = _train(ember, cnn, recipe)
+    l2, p2 = _train(torch, cnn, recipe)
+    np.testing.assert_allclose(l1, l2, rtol=1e-4, atol=1e-5)
+    assert l1[-1] < l1[0]  # it actually trains
+    for a, b in zip(p1, p2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
