@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -535,9 +536,24 @@ def _log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *,
     return _write(self, vals)
 
 
-for _name, _fn in [("uniform_", _uniform_), ("normal_", _normal_), ("bernoulli_", _bernoulli_),
+@contextlib.contextmanager
+def fork_rng(devices: Any = None, enabled: bool = True, **kw: Any) -> Iterator[None]:
+    """Matches `torch.random.fork_rng`: the global generator's state is restored on exit."""
+    if not enabled:
+        yield
+        return
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+for _name, _fn in [("bernoulli", bernoulli), ("multinomial", multinomial),
+                   ("uniform_", _uniform_), ("normal_", _normal_), ("bernoulli_", _bernoulli_),
                    ("random_", _random_), ("exponential_", _exponential_),
                    ("geometric_", _geometric_), ("cauchy_", _cauchy_),
                    ("log_normal_", _log_normal_)]:
-    _fn.__name__ = _fn.__qualname__ = _name
+    if _name.endswith("_"):
+        _fn.__name__ = _fn.__qualname__ = _name
     setattr(Tensor, _name, _fn)

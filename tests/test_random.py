@@ -183,3 +183,14 @@ def test_distributions() -> None:
     assert x.dtype == ember.float64 and x.shape == (2, 3)
     assert ember.randint_like(ember.zeros(4, dtype=ember.int32), 3).dtype == ember.int32
     assert ember.randn_like(ember.zeros(5)).shape == (5,)
+
+
+def test_methods_and_fork_rng() -> None:
+    a, b = _both(lambda m: m.full((50,), 0.5).bernoulli(), 3)
+    np.testing.assert_array_equal(b, a)
+    a, b = _both(lambda m: m.tensor([0.2, 0.8]).multinomial(6, True), 3)
+    np.testing.assert_array_equal(b, a)
+    ember.manual_seed(0)
+    with ember.random.fork_rng():
+        inside = ember.rand(3)
+    np.testing.assert_array_equal(ember.rand(3).numpy(), inside.numpy())
