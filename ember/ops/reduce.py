@@ -689,16 +689,12 @@ def _cum_ext(input: Tensor, dim: int, is_min: bool) -> Any:
     x = input.reshape(1) if input.ndim == 0 else input
     d = _wrap_dim(dim, 0) if input.ndim == 0 else _one_dim(dim, input.ndim)
     a = np.moveaxis(x._data, d, -1)
-    idx = np.zeros(a.shape, dtype=np.int64)
-    if a.shape[-1]:
-        best = a[..., 0].copy()
-        for i in range(1, a.shape[-1]):
-            v = a[..., i]
-            # ties move to the later index; NaN sticks once seen (torch's cummax/cummin)
-            take = ((v <= best) if is_min else (v >= best)) | np.isnan(v)
-            take &= ~(np.isnan(best) & ~np.isnan(v))
-            best = np.where(take, v, best)
-            idx[..., i] = np.where(take, i, idx[..., i - 1])
+    acc = (np.minimum if is_min else np.maximum).accumulate(a, axis=-1) if a.size else a
+    # where the running extreme is (re)attained, ties included, or a NaN arrives (torch's
+    # `x >= best || isnan(x)`); each position takes the latest such index so far
+    hit = (a == acc) | (np.isnan(a) if a.dtype.kind == "f" else False)
+    idx = np.maximum.accumulate(np.where(hit, np.arange(a.shape[-1]), 0), axis=-1) if a.size \
+        else np.zeros(a.shape, dtype=np.int64)
     idx = np.moveaxis(idx, -1, d)
     rt = return_types.cummin if is_min else return_types.cummax
     vals = _take(x, idx, d, True)

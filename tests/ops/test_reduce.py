@@ -388,3 +388,14 @@ def test_second_order_composites(fn: object) -> None:
         (g * g * x).sum().backward()
         grads.append(x.grad)
     assert_same(grads[0], grads[1])
+
+
+def test_cummax_nan_and_ties() -> None:
+    x = np.array([[1.0, np.nan, 3.0, np.nan, 0.0], [2.0, 2.0, 1.0, 2.0, 5.0]])
+    ints = np.random.default_rng(3).integers(0, 3, (4, 6))
+    for name in ("cummax", "cummin"):
+        check(lambda lib, t, name=name: getattr(lib, name)(t, 1), x, grad=False)
+        check(lambda lib, t, name=name: getattr(lib, name)(t, 0), ints)
+        check(lambda lib, t, name=name: getattr(lib, name)(t, 1), ints.astype(np.float64),
+              fd=False)
+        check(lambda lib, t, name=name: getattr(lib, name)(t, 0), np.array([True, False, True]))
