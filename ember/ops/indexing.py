@@ -49,7 +49,10 @@ def _convert_index(index: Any, shape: tuple[int, ...]) -> tuple[Any, bool]:
     out: list[Any] = []
     basic = True
     for i in index:
-        if isinstance(i, (Tensor, list, np.ndarray)):
+        t = type(i)
+        if t is int or i is None or i is Ellipsis or (t is slice and i.step is None):
+            out.append(i)  # the common cases first: this runs on every x[...]
+        elif isinstance(i, (Tensor, list, np.ndarray)):
             arr = _index_array(i)
             if arr.ndim == 0 and arr.dtype.kind in "iu":
                 out.append(int(arr))  # a 0-dim int tensor acts as an int
@@ -67,8 +70,18 @@ def _convert_index(index: Any, shape: tuple[int, ...]) -> tuple[Any, bool]:
             out.append(int(i))
         else:
             raise IndexError(_BAD_INDEX.format(type(i).__name__))
-    _check_bounds(out, shape)
+    if not basic:  # basic indices are checked by NumPy; _basic_error then words it as torch
+        _check_bounds(out, shape)
     return tuple(out), basic
+
+
+def _basic_error(idx: tuple[Any, ...], shape: tuple[int, ...], err: IndexError) -> IndexError:
+    """torch's message for a NumPy IndexError on a basic index."""
+    try:
+        _check_bounds(list(idx), shape)
+    except IndexError as torch_err:
+        return torch_err
+    return err
 
 
 def _check_bounds(index: list[Any], shape: tuple[int, ...]) -> None:
@@ -211,7 +224,10 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     """Tensor indexing as torch: basic indexing gives views, advanced indexing copies."""
     idx, basic = _convert_index(index, input._data.shape)
     if basic:
-        return GetItemView.apply(input, idx)
+        try:
+            return GetItemView.apply(input, idx)
+        except IndexError as err:
+            raise _basic_error(idx, input._data.shape, err) from None
     return GetItem.apply(input, _split_index(idx))
 
 
@@ -219,7 +235,12 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     """`input[index] = value` in place; differentiable with respect to both when recorded."""
     input._check_inplace()
     idx, basic = _convert_index(index, input._data.shape)
-    if not basic:
+    if basic:
+        try:
+            input._data[idx]  # NumPy's bounds check, reworded as torch's
+        except IndexError as err:
+            raise _basic_error(idx, input._data.shape, err) from None
+    else:
         idx = _split_index(idx)
         if isinstance(value, Tensor) and value._data.dtype != input._data.dtype:
             raise RuntimeError(
@@ -241,7 +262,9 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
 def index_put(input: Tensor, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
     """Matches `torch.index_put`: a copy with input[indices] = values (or += when accumulate)."""
     idx, basic = _convert_index(tuple(indices), input._data.shape)
-    if not basic:
+    if basic:
+        _check_bounds(list(idx), input._data.shape)
+    else:
         idx = _split_index(idx)
     v = values.to(input.dtype) if isinstance(values, Tensor) else values
     return IndexPut.apply(input, v, idx, accumulate)
