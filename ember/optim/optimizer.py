@@ -31,10 +31,12 @@ required = _RequiredParameter()
 
 
 def _typename(x: Any) -> str:
+    """torch.typename: 'torch.FloatTensor' for tensors, the qualified class name otherwise."""
     if isinstance(x, Tensor):
-        return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor"}.get(
-            x.dtype.name if hasattr(x.dtype, "name") else "", "torch.Tensor")
-    return type(x).__module__ + "." + type(x).__qualname__
+        return str(x.type())
+    module = type(x).__module__
+    name = type(x).__qualname__
+    return name if module in ("", "builtins") else f"{module}.{name}"
 
 
 class _Handle:
@@ -113,6 +115,14 @@ class Optimizer:
         self.__dict__.update(state)
         self.__dict__.setdefault("_optimizer_step_pre_hooks", OrderedDict())
         self.__dict__.setdefault("_optimizer_step_post_hooks", OrderedDict())
+        # states saved by older torch versions lack newer group keys and keep 'step' a number
+        for group in self.param_groups:
+            for key, default in self.defaults.items():
+                if default is not required:
+                    group.setdefault(key, default)
+        for st in self.state.values():
+            if isinstance(st, dict) and "step" in st and not isinstance(st["step"], Tensor):
+                st["step"] = _step_tensor(float(st["step"]))
 
     def __repr__(self) -> str:
         s = self.__class__.__name__ + " ("

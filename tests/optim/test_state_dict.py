@@ -193,3 +193,30 @@ def test_saved_file_loads_in_torch(tmp_path):
     assert sd["param_groups"][0]["lr"] == 0.01 and sd["state"][0]["step"].dtype == torch.float32
     np.testing.assert_array_equal(sd["state"][2]["exp_avg"].numpy(),
                                   opt.state_dict()["state"][2]["exp_avg"].numpy())
+
+
+def test_old_format_state_loads():
+    # torch < 1.12 saved 'step' as a Python number and lacked newer group keys
+    p = ember.ones(3, requires_grad=True)
+    opt = optim.Adam([p], lr=0.1)
+    group = {k: v for k, v in opt.state_dict()["param_groups"][0].items()
+             if k not in ("decoupled_weight_decay", "fused")}
+    sd = {"state": {0: {"step": 4, "exp_avg": ember.zeros(3), "exp_avg_sq": ember.zeros(3)}},
+          "param_groups": [group]}
+    opt.load_state_dict(sd)
+    assert opt.state[p]["step"].dtype == ember.float32 and float(opt.state[p]["step"]) == 4.0
+    assert opt.param_groups[0]["decoupled_weight_decay"] is False
+    p.grad = ember.ones(3)
+    opt.step()
+    assert float(opt.state[p]["step"]) == 5.0
+
+
+def test_named_parameters_give_param_names():
+    out = []
+    for mod in (ember, torch):
+        a, b = mod.ones(2, requires_grad=True), mod.ones(3, requires_grad=True)
+        opt = mod.optim.SGD([("0.weight", a), ("0.bias", b)], lr=0.1)
+        out.append(opt.state_dict()["param_groups"])
+        with pytest.raises(ValueError, match="with/without names"):
+            opt.add_param_group({"params": [mod.ones(1, requires_grad=True)]})
+    assert out[0] == out[1] and out[0][0]["param_names"] == ["0.weight", "0.bias"]
