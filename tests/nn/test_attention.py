@@ -146,3 +146,37 @@ def test_multihead_attention_unbatched_and_state_dict_roundtrip() -> None:
     ye = e(ember.tensor(x), ember.tensor(x), ember.tensor(x), average_attn_weights=False)
     yt = t(torch.tensor(x), torch.tensor(x), torch.tensor(x), average_attn_weights=False)
     assert_same(ye, yt, rtol=1e-5, atol=1e-6)
+
+
+NEEDS_PART_A = pytest.mark.skipif(
+    not all(hasattr(ember.nn, n) for n in ("Linear", "LayerNorm", "Dropout")),
+    reason="TransformerEncoderLayer needs nn.Linear, nn.LayerNorm and nn.Dropout (part A)")
+
+
+@NEEDS_PART_A
+@pytest.mark.parametrize("kw", [
+    {},
+    {"norm_first": True, "activation": "gelu", "batch_first": True},
+])
+def test_transformer_encoder_layer(kw: dict) -> None:
+    args = dict(d_model=4, nhead=2, dim_feedforward=8, dropout=0.0, **kw)
+    ember.manual_seed(0)
+    torch.manual_seed(0)
+    e, t = ember.nn.TransformerEncoderLayer(**args), torch.nn.TransformerEncoderLayer(**args)
+    assert list(e.state_dict()) == list(t.state_dict())
+    e.load_state_dict({k: ember.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    shape = (2, 3, 4) if kw.get("batch_first") else (3, 2, 4)  # N=2, S=3
+    x = RNG.standard_normal(shape).astype(np.float32)
+    kpm = np.array([[False, False, True], [False, False, False]])  # (N, S)
+    xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ye = e(xe, src_key_padding_mask=ember.tensor(kpm))
+    yt = t(xt, src_key_padding_mask=torch.tensor(kpm))
+    assert_same(ye, yt, rtol=1e-5, atol=1e-5)
+    ye.sum().backward()
+    yt.sum().backward()
+    assert_same(xe.grad, xt.grad, rtol=1e-4, atol=1e-5)
+    enc_e = ember.nn.TransformerEncoder(e, 2)
+    enc_t = torch.nn.TransformerEncoder(t, 2, enable_nested_tensor=False)
+    assert list(enc_e.state_dict()) == list(enc_t.state_dict())
+    enc_e.load_state_dict({k: ember.tensor(v.numpy()) for k, v in enc_t.state_dict().items()})
+    assert_same(enc_e(ember.tensor(x)), enc_t(torch.tensor(x)), rtol=1e-5, atol=1e-5)
