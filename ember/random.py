@@ -203,12 +203,14 @@ def _normal_fill(g: Generator, n: int, np_dtype: Any, mean: float, std: float) -
     float64 the math is float32 step by step, as torch's SIMD kernel (most values exact, the
     rest within an ulp)."""
     wd = np.float64 if np_dtype == np.float64 else np.float32
-    d = _uniform_values(g, n, wd, 0.0, 1.0)
-    out = np.empty(n, wd)
     full = n // 16 * 16
+    # float16/bfloat16 fill a float buffer padded to whole blocks: its last block is the tail
+    padded = wd is np.float32 and np_dtype != np.float32 and n % 16
+    d = _uniform_values(g, full + 16 if padded else n, wd, 0.0, 1.0)
+    out = np.empty(n, wd)
     _fill16(d[:full].reshape(-1, 16), out[:full].reshape(-1, 16))
     if n % 16:
-        tail = _uniform_values(g, 16, wd, 0.0, 1.0)
+        tail = d[full:] if padded else _uniform_values(g, 16, wd, 0.0, 1.0)
         _fill16(tail.reshape(1, 16), out[n - 16:].reshape(1, 16))
     if wd is np.float64:
         return _fma(out, std, mean)
