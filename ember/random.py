@@ -509,23 +509,30 @@ def _doubles_then(self: Tensor, generator: Generator | None,
     return _write(self, _in_memory_order(self._data, lambda n, c: f(g._double(n))))
 
 
+def _libm(fn: Callable[[float], float], x: NDArray) -> NDArray:
+    """fn element by element through the C library, as torch (NumPy's SIMD versions can differ
+    in the last bit, which shows in float64 results)."""
+    return np.fromiter((fn(v) for v in x.tolist()), np.float64, x.size).reshape(x.shape)
+
+
 def _exponential_(self: Tensor, lambd: float = 1.0, *,
                   generator: Generator | None = None) -> Tensor:
-    """Matches `torch.Tensor.exponential_` in distribution: -log1p(-u) / lambd."""
+    """Matches `torch.Tensor.exponential_`, bit for bit: -1/lambd * log1p(-u)."""
     _check_float(self, "exponential_cpu")
-    return _doubles_then(self, generator, lambda u: -1.0 / lambd * np.log1p(-u))
+    return _doubles_then(self, generator, lambda u: -1.0 / lambd * _libm(math.log1p, -u))
 
 
 def _geometric_(self: Tensor, p: float, *, generator: Generator | None = None) -> Tensor:
     """Matches `torch.Tensor.geometric_`: ceil(log(u) / log1p(-p))."""
-    return _doubles_then(self, generator, lambda u: np.ceil(np.log(u) / math.log1p(-p)))
+    return _doubles_then(self, generator, lambda u: np.ceil(_libm(math.log, u) / math.log1p(-p)))
 
 
 def _cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *,
              generator: Generator | None = None) -> Tensor:
     """Matches `torch.Tensor.cauchy_`: median + sigma * tan(pi * (u - 1/2))."""
     _check_float(self, "cauchy_cpu")
-    return _doubles_then(self, generator, lambda u: median + sigma * np.tan(math.pi * (u - 0.5)))
+    return _doubles_then(
+        self, generator, lambda u: median + sigma * _libm(math.tan, math.pi * (u - 0.5)))
 
 
 def _log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *,

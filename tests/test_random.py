@@ -62,6 +62,9 @@ EXACT = {
     "random_to": lambda m: m.empty(10).random_(5),
     "random_from_to": lambda m: m.empty(10, dtype=m.long).random_(-3, 9),
     "exponential_": lambda m: m.empty(100).exponential_(2.0),
+    "exponential_f64": lambda m: m.empty(500, dtype=m.float64).exponential_(0.5),
+    "cauchy_f64": lambda m: m.empty(500, dtype=m.float64).cauchy_(1.0, 2.0),
+    "geometric_f64": lambda m: m.empty(500, dtype=m.float64).geometric_(0.2),
     "geometric_": lambda m: m.empty(100).geometric_(0.3),
     "cauchy_": lambda m: m.empty(100).cauchy_(),
     "log_normal_": lambda m: m.empty(10).log_normal_(),
@@ -87,7 +90,6 @@ CLOSE = {  # torch's SIMD float32 Box-Muller for 16+ elements: most exact, the r
     "normal_tensor_tensor": lambda m: m.normal(m.arange(20.0), m.ones(20) * 2),
     "normal_tensor_float": lambda m: m.normal(m.arange(20.0), 2.0),
     "normal_float_tensor": lambda m: m.normal(1.0, m.ones(20) * 2),
-    "exponential_f64": lambda m: m.empty(5, dtype=m.float64).exponential_(),
 }
 
 
