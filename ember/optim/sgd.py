@@ -16,8 +16,8 @@ class SGD(Optimizer):
     """Matches `torch.optim.SGD`. foreach and fused are accepted and ignored."""
 
     def __init__(self, params: Any, lr: float | Tensor = 1e-3, momentum: float = 0,
-                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
-                 maximize: bool = False, foreach: bool | None = None,
+                 dampening: float = 0, weight_decay: float | Tensor = 0,
+                 nesterov: bool = False, *, maximize: bool = False, foreach: bool | None = None,
                  differentiable: bool = False, fused: bool | None = None) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
@@ -38,7 +38,7 @@ class SGD(Optimizer):
 
     def _update(self, p: NDArray, g: NDArray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
-        wd, momentum = group["weight_decay"], group["momentum"]
+        wd, momentum = _scalar(group["weight_decay"]), group["momentum"]
         if wd != 0:
             g = g + wd * p
         if momentum != 0:

@@ -254,9 +254,10 @@ def test_tensor_lr():
     out = []
     for mod in (torch, ember):
         p = mod.tensor(np.arange(3.0), requires_grad=True)
-        opt = mod.optim.SGD([p], lr=mod.tensor(0.5))
-        p.grad = mod.ones(3, dtype=mod.float64)
-        opt.step()
+        opt = mod.optim.SGD([p], lr=mod.tensor(0.5), weight_decay=mod.tensor(0.25))
+        for _ in range(2):
+            p.grad = mod.ones(3, dtype=mod.float64)
+            opt.step()
         out.append(p.detach().numpy().copy())
     np.testing.assert_array_equal(out[0], out[1])
 
