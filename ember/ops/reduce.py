@@ -262,13 +262,15 @@ class AMax(Primitive):
     """amax (or amin with `is_min`) over dims. VJP: g split evenly among the tied extremes."""
 
     @staticmethod
-    def forward(ctx: Node, a: NDArray, dims: tuple[int, ...], keepdim: bool,
-                is_min: bool) -> NDArray:
+    def forward(ctx: Node, a: NDArray, dims: tuple[int, ...], keepdim: bool, is_min: bool,
+                nan_split: bool = False) -> NDArray:
         out = (np.amin if is_min else np.amax)(a, axis=dims, keepdims=True)
         if ctx.needs_input_grad[0]:
             ctx.in_shape, ctx.dims = a.shape, dims
-            mask = (a == out) | (np.isnan(a) & np.isnan(out))
-            ctx.weight = mask / np.maximum(np.sum(mask, axis=dims, keepdims=True), 1)
+            # a NaN result: max()/min() split among the NaNs, amax/amin give NaN (0/0), as torch
+            mask = (a == out) | (np.isnan(a) & np.isnan(out)) if nan_split else a == out
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ctx.weight = mask / np.sum(mask, axis=dims, keepdims=True)
         return out if keepdim else np.squeeze(out, axis=dims)
 
     @staticmethod
@@ -277,12 +279,13 @@ class AMax(Primitive):
 
 
 def _amax(input: Tensor, dim: Any, keepdim: bool, is_min: bool, fn: str) -> Tensor:
+    """amax/amin, and max()/min()/aminmax (fn says which, for errors and NaN gradients)."""
     dims = _rdims(dim, input.ndim)
     if dim is None and input.numel() == 0:
         raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for input.numel() == "
                            "0. Specify the reduction dim with the 'dim' argument.")
     _dim_nonempty(input, dims, fn)
-    return AMax.apply(input, dims, keepdim, is_min)
+    return AMax.apply(input, dims, keepdim, is_min, fn in ("max", "min", "median"))
 
 
 def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
@@ -756,13 +759,20 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """Matches `torch.mode`: the smallest most frequent value and its last index."""
     x = input.reshape(1) if input.ndim == 0 else input
     d = _wrap_dim(dim, 0) if input.ndim == 0 else _one_dim(dim, input.ndim)
+    _dim_nonempty(x, (d,), "mode")
     a = np.moveaxis(x._data, d, -1)
-    flat = a.reshape(-1, a.shape[-1])
-    idx = np.empty(flat.shape[0], dtype=np.int64)
-    for r, row in enumerate(flat):
-        vals, counts = np.unique(row, return_counts=True)
-        best = vals[np.argmax(counts)]  # unique sorts ascending: the smallest on ties
-        idx[r] = np.flatnonzero(row == best)[-1]
+    n, pos = a.shape[-1], np.arange(a.shape[-1])
+    srt = np.sort(a, axis=-1)
+    # runs of equal values in sorted order (NaNs never equal, so each is its own run)
+    first = np.ones(srt.shape, dtype=bool)
+    first[..., 1:] = srt[..., 1:] != srt[..., :-1]
+    last = np.ones(srt.shape, dtype=bool)
+    last[..., :-1] = first[..., 1:]
+    run_lo = np.maximum.accumulate(np.where(first, pos, 0), axis=-1)
+    run_hi = np.flip(np.minimum.accumulate(np.flip(np.where(last, pos, n), -1), axis=-1), -1)
+    best = np.argmax(run_hi - run_lo, axis=-1, keepdims=True)  # first longest: the smallest
+    value = np.take_along_axis(srt, best, axis=-1)
+    idx = n - 1 - np.argmax(np.flip(a == value, -1), axis=-1)  # its last index
     idx_k = np.expand_dims(idx.reshape(a.shape[:-1]), d)
     keep = keepdim and input.ndim > 0
     return return_types.mode(_take(x, idx_k, d, keep), _index_result(idx_k, d, keep))

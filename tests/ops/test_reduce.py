@@ -399,3 +399,12 @@ def test_cummax_nan_and_ties() -> None:
         check(lambda lib, t, name=name: getattr(lib, name)(t, 1), ints.astype(np.float64),
               fd=False)
         check(lambda lib, t, name=name: getattr(lib, name)(t, 0), np.array([True, False, True]))
+
+
+def test_nan_extreme_gradients_follow_torch() -> None:
+    # max()/min()/median() send the gradient to the NaNs; amax/amin/aminmax give NaN gradients
+    x = np.array([[1.0, np.nan, 3.0, np.nan], [1.0, 2.0, 3.0, 3.0]])
+    for fn in (lambda lib, t: lib.max(t), lambda lib, t: lib.min(t), lambda lib, t: lib.median(t),
+               lambda lib, t: lib.amax(t), lambda lib, t: lib.amin(t, 1),
+               lambda lib, t: lib.aminmax(t).max, lambda lib, t: lib.max(t, 1).values):
+        check(fn, x, fd=False)
