@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,24 @@ def _index_array(i: Any) -> NDArray:
     return arr
 
 
+def _sequence_as_tuple(index: list[Any]) -> bool:
+    """torch 2.13 still reads x[[t, 1]] or x[[[0, 1], [2, 3]]] as x[t, 1] / x[[0, 1], [2, 3]],
+    with a deprecation warning (a short list holding tensors, sequences, slices, None or ...)."""
+    if len(index) >= 32 or not any(isinstance(i, (Tensor, list, tuple, slice)) or i is None
+                                   or i is Ellipsis for i in index):
+        return False
+    warnings.warn(
+        "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+        "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will "
+        "be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an "
+        "error or a different result", UserWarning, stacklevel=4)
+    return True
+
+
 def _convert_index(index: Any, shape: tuple[int, ...]) -> tuple[Any, bool]:
     """Turn a torch-style index into a NumPy one; also say whether it is basic (a view)."""
+    if type(index) is list and _sequence_as_tuple(index):
+        index = tuple(index)
     if not isinstance(index, tuple):
         index = (index,)
     out: list[Any] = []
@@ -237,9 +254,11 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     idx, basic = _convert_index(index, input._data.shape)
     if basic:
         try:
-            input._data[idx]  # NumPy's bounds check, reworded as torch's
+            target = input._data[idx]  # NumPy's bounds check, reworded as torch's
         except IndexError as err:
             raise _basic_error(idx, input._data.shape, err) from None
+        if isinstance(value, Tensor) and value._data.shape != target.shape:
+            _check_broadcast(value._data, target.shape)
     else:
         idx = _split_index(idx)
         if isinstance(value, Tensor) and value._data.dtype != input._data.dtype:
@@ -257,6 +276,21 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
     arr, idx = _target(input._data, idx)
     arr[idx] = value._data if isinstance(value, Tensor) else value
     input._version_ref[0] += 1
+
+
+def _check_broadcast(v: NDArray, shape: tuple[int, ...]) -> None:
+    """torch's error when a setitem value does not broadcast (leading 1s may be dropped)."""
+    vshape = v.shape
+    while len(vshape) > len(shape) and vshape[0] == 1:
+        vshape = vshape[1:]
+    try:
+        if np.broadcast_shapes(vshape, shape) != tuple(shape):
+            raise ValueError(vshape)
+    except ValueError:
+        from ember.ops.movement import expand
+
+        expand(Tensor._make(v.reshape(vshape)), shape)
+        raise
 
 
 def index_put(input: Tensor, indices: Any, values: Any, accumulate: bool = False) -> Tensor:

@@ -435,3 +435,25 @@ def test_second_order(fn) -> None:
     x = ember.tensor(A34, requires_grad=True)
     assert gradcheck(fn, (x,))
     assert gradgradcheck(fn, (x,))
+
+
+def test_sequence_index_read_as_tuple() -> None:
+    """torch 2.13 reads a short list holding tensors or sequences as a tuple, with a warning."""
+    for fn in (lambda L, x: x[[L.tensor(0), 2]], lambda L, x: x[[[0, 1], [2, 3]]],
+               lambda L, x: x[[0, slice(1, 3)]]):
+        with pytest.warns(UserWarning, match="non-tuple sequence"):
+            e = fn(ember, ember.tensor(A34))
+        with pytest.warns(UserWarning):
+            t = fn(torch, torch.tensor(A34))
+        assert_same(e, t)
+
+
+def test_setitem_value_must_broadcast() -> None:
+    for lib in (torch, ember):
+        z = lib.zeros(2, 3)
+        z[0] = lib.ones(1, 3)  # leading 1s are dropped
+        z[:, 1] = lib.ones(1, 1, 2)[0]
+        assert z.sum().item() == 4.0
+        for bad in (lib.ones(2), lib.ones(2, 3)):
+            with pytest.raises(RuntimeError, match="must match the existing size|number of sizes"):
+                z[0] = bad
