@@ -122,20 +122,25 @@ class GatherFlat(Primitive):
 
 
 class ScatterFlat(Primitive):
-    """g (N, C, *out) summed into zeros of `shape` (N, C, *S) at flat per-plane indices idx.
-    VJP: GatherFlat of g."""
+    """g (N, C, *out) summed (or with `assign`, written: max_unpool) into zeros of `shape`
+    (N, C, *S) at flat per-plane indices idx. VJP: GatherFlat of g."""
 
     @staticmethod
-    def forward(ctx: Node, g: NDArray, idx: NDArray, shape: Ints) -> NDArray:
+    def forward(ctx: Node, g: NDArray, idx: NDArray, shape: Ints,
+                assign: bool = False) -> NDArray:
         ctx.idx = idx
         nc, m = shape[0] * shape[1], math.prod(shape[2:])
-        flat = idx.reshape(nc, -1) + (np.arange(nc) * m)[:, None]
-        out = np.bincount(flat.ravel(), weights=g.reshape(-1), minlength=nc * m)
+        flat = (idx.reshape(nc, -1) + (np.arange(nc) * m)[:, None]).ravel()
+        if assign:
+            out = np.zeros(nc * m, dtype=g.dtype)
+            out[flat] = g.reshape(-1)
+            return out.reshape(shape)
+        out = np.bincount(flat, weights=g.reshape(-1), minlength=nc * m)
         return out.astype(g.dtype, copy=False).reshape(shape)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
-        return (GatherFlat.apply(g, ctx.idx), None, None)
+        return (GatherFlat.apply(g, ctx.idx), None, None, None)
 
 
 class ConstantPad(Primitive):

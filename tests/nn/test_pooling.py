@@ -129,3 +129,22 @@ def test_pool_layers(name: str, args: tuple, kw: dict) -> None:
     assert e.state_dict() == {} and list(t.state_dict()) == []
     x = _r(2, 3, 6, 7, dtype=np.float32) if "2d" in name else _r(2, 3, 7, dtype=np.float32)
     assert_same(e(ember.tensor(x)), t(torch.from_numpy(x)))
+
+
+def test_max_unpool() -> None:
+    x = _r(2, 3, 6, 7)
+    y, idx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
+    check(lambda lib, v, i: lib.nn.functional.max_unpool2d(v, i, 2, output_size=(6, 7)),
+          y.numpy(), idx.numpy())
+    y1, idx1 = torch.nn.functional.max_pool1d(torch.from_numpy(x[0]), 3, 2, 1,
+                                              return_indices=True)
+    check(lambda lib, v, i: lib.nn.functional.max_unpool1d(v, i, 3, 2, 1), y1.numpy(),
+          idx1.numpy())
+    e, t = ember.nn.MaxUnpool2d(2), torch.nn.MaxUnpool2d(2)
+    assert repr(e) == repr(t)
+    ye = e(ember.tensor(y.numpy()), ember.tensor(idx.numpy()), output_size=(2, 3, 6, 7))
+    assert_same(ye, t(y, idx, output_size=(2, 3, 6, 7)))
+    for lib in (ember, torch):
+        with pytest.raises(ValueError, match="invalid output_size"):
+            lib.nn.functional.max_unpool2d(lib.tensor(y.numpy()), lib.tensor(idx.numpy()), 2,
+                                           output_size=(9, 9))

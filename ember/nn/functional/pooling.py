@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ember.nn.functional.conv import _batched, ntuple
-from ember.ops.conv import GatherFlat, Unfold, pad_to, padded_size, windows
+from ember.ops.conv import GatherFlat, ScatterFlat, Unfold, pad_to, padded_size, windows
 from ember.tensor import Tensor
 
 NDArray = np.ndarray
@@ -17,7 +17,7 @@ Ints = tuple[int, ...]
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
-           "adaptive_max_pool2d"]
+           "adaptive_max_pool2d", "max_unpool1d", "max_unpool2d"]
 
 
 def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -228,3 +228,37 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
 def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Matches `torch.nn.functional.adaptive_max_pool2d`."""
     return _adaptive_max(input, output_size, return_indices, 2)
+
+
+def _max_unpool(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any, padding: Any,
+                output_size: Any, nd: int) -> Tensor:
+    """Values scattered to their max-pool positions in zeros (ScatterFlat; its VJP gathers)."""
+    unbatched = input.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    idx = indices._data[None] if unbatched else indices._data
+    k = ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None else ntuple(stride, nd, "stride")
+    p = ntuple(padding, nd, "padding")
+    default = [(x.shape[2 + i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(nd)]
+    if output_size is None:
+        size = default
+    else:
+        size = [int(v) for v in output_size][-nd:]
+        for i, (o, d) in enumerate(zip(size, default, strict=True)):
+            if not d - s[i] < o < d + s[i]:
+                raise ValueError(f'invalid output_size "{tuple(size)}" (dim {i} must be between '
+                                 f"{d - s[i] + 1} and {d + s[i] - 1})")
+    y = ScatterFlat.apply(x, idx.astype(np.int64), tuple(x.shape[:2]) + tuple(size), True)
+    return y.squeeze(0) if unbatched else y
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:
+    """Matches `torch.nn.functional.max_unpool1d`."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1)
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:
+    """Matches `torch.nn.functional.max_unpool2d`."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2)
