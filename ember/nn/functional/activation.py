@@ -1,5 +1,228 @@
-"""activation functions (being written)."""
+"""Activation functions (torch.nn.functional): composed from ember ops."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+import ember
+from ember.autograd.function import Primitive
+from ember.tensor import Tensor
+
+NDArray = np.ndarray
+
+__all__ = ["relu", "relu_", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish",
+           "sigmoid", "tanh", "softmax", "log_softmax", "softmin", "softplus", "hardtanh",
+           "hardswish", "hardsigmoid", "logsigmoid", "glu", "threshold", "prelu", "softsign",
+           "tanhshrink", "hardshrink", "softshrink"]
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    """Write `out` into `input` for the inplace=True forms (returns the input object)."""
+    if not inplace:
+        return out
+    return input.copy_(out)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.relu`."""
+    return input.relu_() if inplace else ember.relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.relu_`."""
+    return input.relu_()
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.hardtanh` (the gradient is 0 at and beyond the bounds)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    inside = (input > min_val) & (input < max_val)
+    out = ember.where(inside, input, ember.clamp(input.detach(), min_val, max_val))
+    return _inplace(input, out, inplace)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.relu6`."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.leaky_relu`."""
+    out = ember.where(input > 0, input, input * negative_slope)
+    return _inplace(input, out, inplace)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.elu`."""
+    neg = ember.expm1(ember.clamp(input, max=0.0)) * alpha
+    return _inplace(input, ember.where(input > 0, input, neg), inplace)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.selu`."""
+    return _inplace(input, elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.celu`."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    neg = ember.expm1(ember.clamp(input, max=0.0) / alpha) * alpha
+    return _inplace(input, ember.where(input > 0, input, neg), inplace)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Matches `torch.nn.functional.gelu` ('none' uses erf, 'tanh' the tanh approximation)."""
+    if approximate == "none":
+        return input * 0.5 * (1.0 + ember.erf(input * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * 0.5 * (1.0 + ember.tanh(inner))
+    raise RuntimeError("approximate argument must be either none or tanh.")
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.silu`."""
+    return _inplace(input, input * ember.sigmoid(input), inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.mish`: x * tanh(softplus(x))."""
+    return _inplace(input, input * ember.tanh(softplus(input)), inplace)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.sigmoid`."""
+    return ember.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.tanh`."""
+    return ember.tanh(input)
+
+
+def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                  "include dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: Any = None) -> Tensor:
+    """Matches `torch.nn.functional.softmax` (dim=None warns and picks torch's legacy dim)."""
+    if dim is None:
+        dim = _get_softmax_dim("softmax", input.ndim, _stacklevel)
+    return ember.softmax(input, dim, dtype=dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: Any = None) -> Tensor:
+    """Matches `torch.nn.functional.softmin`: softmax(-input)."""
+    if dim is None:
+        dim = _get_softmax_dim("softmin", input.ndim, _stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
+    return ember.softmax(-input, dim)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: Any = None) -> Tensor:
+    """Matches `torch.nn.functional.log_softmax`."""
+    if dim is None:
+        dim = _get_softmax_dim("log_softmax", input.ndim, _stacklevel)
+    return ember.log_softmax(input, dim, dtype=dtype)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Matches `torch.nn.functional.softplus`: log1p(exp(beta*x))/beta, linear above threshold."""
+    bx = input * beta
+    linear = bx > threshold
+    soft = ember.log1p(ember.exp(ember.where(linear, ember.zeros_like(bx), bx))) / beta
+    return ember.where(linear, input, soft)
+
+
+class _LogSigmoid(Primitive):
+    """Stable min(x, 0) - log1p(exp(-|x|)). VJP: g * sigmoid(-x)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: NDArray) -> NDArray:
+        ctx.save_for_backward(*ctx.inputs)
+        return (np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor]:
+        (x,) = ctx.saved_tensors
+        return (g * ember.sigmoid(-x),)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.logsigmoid`."""
+    return _LogSigmoid.apply(input)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.hardsigmoid`: relu6(x+3)/6 (gradient 0 at the bounds)."""
+    return _inplace(input, hardtanh(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.hardswish`: x*relu6(x+3)/6."""
+    lo, hi = input <= -3.0, input >= 3.0
+    mid = input * (input + 3.0) / 6.0
+    out = ember.where(hi, input, ember.where(lo, ember.zeros_like(input), mid))
+    return _inplace(input, out, inplace)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """Matches `torch.nn.functional.glu`: a * sigmoid(b) for the halves along `dim`."""
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    if input.shape[dim] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim % input.ndim} "
+                           f"is size {input.shape[dim]}")
+    a, b = input.chunk(2, dim)
+    return a * ember.sigmoid(b)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.threshold`: x where x > threshold, else value."""
+    out = ember.where(input > threshold, input, ember.full_like(input, value))
+    return _inplace(input, out, inplace)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.prelu` (weight has 1 or C entries, C = dim 1)."""
+    w = weight
+    if weight.numel() > 1 and input.ndim >= 2:
+        w = weight.reshape((-1,) + (1,) * (input.ndim - 2))
+    return ember.where(input > 0, input, input * w)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.softsign`."""
+    return input / (1.0 + ember.abs(input))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """Matches `torch.nn.functional.tanhshrink`."""
+    return input - ember.tanh(input)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """Matches `torch.nn.functional.hardshrink`."""
+    return ember.where(ember.abs(input) > lambd, input, ember.zeros_like(input))
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """Matches `torch.nn.functional.softshrink`."""
+    shrunk = input - ember.sign(input) * lambd
+    return ember.where(ember.abs(input) > lambd, shrunk, ember.zeros_like(input))

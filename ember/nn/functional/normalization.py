@@ -1,5 +1,130 @@
-"""normalization functions (being written)."""
+"""Normalisation layers as functions: batch_norm, layer_norm, group_norm, rms_norm."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Sequence
+
+import numpy as np
+
+import ember
+from ember.tensor import Tensor
+
+__all__ = ["batch_norm", "layer_norm", "group_norm", "rms_norm", "local_response_norm"]
+
+
+def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(normalized_shape, int):
+        return (normalized_shape,)
+    return tuple(int(s) for s in normalized_shape)
+
+
+def _normalize(x: Tensor, dims: tuple[int, ...], eps: float) -> Tensor:
+    """(x - mean) / sqrt(biased var + eps) over `dims`."""
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(dims, keepdim=True)
+    return xc * ember.rsqrt(var + eps)
+
+
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Matches `torch.nn.functional.layer_norm` (biased variance over the last dims)."""
+    shape = _shape(normalized_shape)
+    k = len(shape)
+    if tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size"
+                           f"{list(input.shape)}")
+    out = _normalize(input, tuple(range(input.ndim - k, input.ndim)), eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """Matches `torch.nn.functional.rms_norm` (eps=None means the dtype's machine epsilon)."""
+    shape = _shape(normalized_shape)
+    k = len(shape)
+    if tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size"
+                           f"{list(input.shape)}")
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(input.ndim - k, input.ndim))
+    out = input * ember.rsqrt((input * input).mean(dims, keepdim=True) + eps)
+    return out if weight is None else out * weight
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Matches `torch.nn.functional.group_norm`: normalise (N, G, -1), affine per channel."""
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
+                           f"but got input of shape {list(input.shape)} and num_groups="
+                           f"{num_groups}")
+    out = _normalize(input.reshape(n, num_groups, -1), (2,), eps).reshape(input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    return out if bias is None else out + bias.reshape(bshape)
+
+
+def _update_running(running_mean: Tensor | None, running_var: Tensor | None, mean: Tensor,
+                    var_biased: Tensor, count: int, momentum: float) -> None:
+    """running = (1-m)*running + m*batch, storing the UNBIASED variance (n/(n-1))."""
+    if running_mean is not None:
+        rm = running_mean._data
+        rm *= 1.0 - momentum
+        rm += momentum * mean._data.astype(rm.dtype)
+        running_mean._version_ref[0] += 1
+    if running_var is not None:
+        rv = running_var._data
+        unbiased = var_biased._data * (count / max(count - 1, 1))
+        rv *= 1.0 - momentum
+        rv += momentum * unbiased.astype(rv.dtype)
+        running_var._version_ref[0] += 1
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Matches `torch.nn.functional.batch_norm` over (N, C, *): stats per channel (dim 1)."""
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    dims = (0,) + tuple(range(2, input.ndim))
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.numel() // c
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                             f"size {input.shape}")
+        mean = input.mean(dims, keepdim=True)
+        xc = input - mean
+        var = (xc * xc).mean(dims, keepdim=True)
+        out = xc * ember.rsqrt(var + eps)
+        _update_running(running_mean, running_var, mean.detach().reshape(c),
+                        var.detach().reshape(c), count, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        out = (input - running_mean.reshape(bshape)) * ember.rsqrt(
+            running_var.reshape(bshape) + eps)
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    return out if bias is None else out + bias.reshape(bshape)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """Matches `torch.nn.functional.local_response_norm` (over channels, zero-padded)."""
+    sq = (input * input).unsqueeze(1)  # (N, 1, C, *)
+    pad = [0, 0] * (input.ndim - 2) + [size // 2, (size - 1) // 2]
+    sq = ember.nn.functional.pad(sq, pad)
+    c = input.shape[1]
+    acc = sq[:, :, 0:c]
+    for i in range(1, size):
+        acc = acc + sq[:, :, i:i + c]
+    div = (acc.squeeze(1) * (alpha / size) + k) ** beta
+    return input / div

@@ -1,5 +1,69 @@
-"""sparse functions (being written)."""
+"""Embedding lookups (torch.nn.functional.embedding)."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+
+import ember
+from ember.autograd.function import Primitive
+from ember.tensor import Tensor
+
+__all__ = ["embedding"]
+
+
+class _Embedding(Primitive):
+    """weight[indices]. VJP: scatter-add g into the rows (padding_idx's row gets zero)."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx):  # type: ignore[no-untyped-def]
+        ctx.idx = indices
+        ctx.padding_idx = padding_idx
+        ctx.num = weight.shape[0]
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[no-untyped-def]
+        idx = ctx.idx.reshape(-1)
+        if ctx.padding_idx is not None:
+            keep = (idx != ctx.padding_idx).astype(np.int64)
+        else:
+            keep = None
+        flat = g.reshape(-1, g.shape[-1])  # (B, D)
+        if keep is not None:
+            flat = flat * Tensor._make(keep[:, None].astype(flat._data.dtype))
+        out = ember.zeros((ctx.num, g.shape[-1]), dtype=g.dtype)
+        return out.index_add(0, Tensor._make(idx), flat), None, None
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Matches `torch.nn.functional.embedding` (scale_grad_by_freq and sparse are ignored)."""
+    if input.dtype not in (ember.int64, ember.int32):
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following "
+                           "scalar types: Long, Int; but got "
+                           f"{input.dtype._legacy} instead (while checking arguments for "
+                           "embedding)")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if padding_idx < 0:
+            if padding_idx < -num:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx += num
+        elif padding_idx >= num:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+    idx = input.numpy()
+    if idx.size and (idx.min() < 0 or idx.max() >= num):
+        raise IndexError("index out of range in self")
+    if max_norm is not None:
+        _renorm_rows(weight, np.unique(idx), max_norm, norm_type)
+    return _Embedding.apply(weight, idx.astype(np.int64), padding_idx)
+
+
+def _renorm_rows(weight: Tensor, rows: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """In place, as torch.embedding_renorm_: rows whose norm exceeds max_norm are rescaled."""
+    w = weight._data
+    norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
+    scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+    with ember.no_grad():
+        w[rows] = w[rows] * scale[:, None]
