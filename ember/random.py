@@ -307,37 +307,37 @@ def randn_like(input: Tensor, *, dtype: Any = None, generator: Generator | None 
                  requires_grad=requires_grad)
 
 
-def randint(*args: Any, size: Any = None, generator: Generator | None = None, dtype: Any = None,
-            device: Any = None, requires_grad: bool = False, out: Any = None,
-            layout: Any = None, pin_memory: bool = False) -> Tensor:
+def randint(*args: Any, low: int | None = None, high: int | None = None, size: Any = None,
+            generator: Generator | None = None, dtype: Any = None, device: Any = None,
+            requires_grad: bool = False, out: Any = None, layout: Any = None,
+            pin_memory: bool = False) -> Tensor:
     """Matches `torch.randint(low=0, high, size)`: `low + bits % (high - low)`, exact."""
-    if size is None:
-        if not args:
-            raise TypeError("randint() missing required argument 'size'")
-        args, size = args[:-1], args[-1]
-    if len(args) == 1:
-        low, high = 0, args[0]
-    elif len(args) == 2:
-        low, high = args
-    else:
+    pos = list(args)
+    if size is None and pos:
+        size = pos.pop()
+    if high is None and pos:
+        high = pos.pop()
+    if low is None:
+        low = pos.pop() if pos else 0
+    if size is None or high is None or pos:
         raise TypeError("randint() received an invalid combination of arguments: expected "
                         "(low=0, high, size)")
-    low, high = int(low), int(high)
-    if low >= high:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
-                           f"to={high}")
+    lo, hi = int(low), int(high)
+    if lo >= hi:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={lo} >= "
+                           f"to={hi}")
     shape = _shape((size,), "randint")
     d = _dt.int64 if dtype is None else _dt.to_dtype(dtype)
-    vals = _int_range_values(_gen(generator), math.prod(shape), low, high)
+    vals = _int_range_values(_gen(generator), math.prod(shape), lo, hi)
     return _finish(vals.reshape(shape).astype(d.to_numpy()), requires_grad)
 
 
-def randint_like(input: Tensor, *args: Any, dtype: Any = None,
-                 generator: Generator | None = None, requires_grad: bool = False,
-                 **kw: Any) -> Tensor:
+def randint_like(input: Tensor, *args: Any, low: int | None = None, high: int | None = None,
+                 dtype: Any = None, generator: Generator | None = None,
+                 requires_grad: bool = False, **kw: Any) -> Tensor:
     """Matches `torch.randint_like(input, low=0, high)`."""
-    return randint(*args, input.shape, dtype=dtype or input.dtype, generator=generator,
-                   requires_grad=requires_grad)
+    return randint(*args, low=low, high=high, size=input.shape, dtype=dtype or input.dtype,
+                   generator=generator, requires_grad=requires_grad)
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None,
