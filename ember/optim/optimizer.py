@@ -74,6 +74,11 @@ def _hooked_step(step: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_HOOK_DICTS = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
+               "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
+               "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks")
+
+
 class Optimizer:
     """Matches `torch.optim.Optimizer`.
 
@@ -94,6 +99,10 @@ class Optimizer:
         self.defaults = defaults
         self._optimizer_step_pre_hooks: OrderedDict[int, Any] = OrderedDict()
         self._optimizer_step_post_hooks: OrderedDict[int, Any] = OrderedDict()
+        self._optimizer_state_dict_pre_hooks: OrderedDict[int, Any] = OrderedDict()
+        self._optimizer_state_dict_post_hooks: OrderedDict[int, Any] = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Any] = OrderedDict()
+        self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Any] = OrderedDict()
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got " + _typename(params))
@@ -113,8 +122,8 @@ class Optimizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.__dict__.setdefault("_optimizer_step_pre_hooks", OrderedDict())
-        self.__dict__.setdefault("_optimizer_step_post_hooks", OrderedDict())
+        for name in _HOOK_DICTS:
+            self.__dict__.setdefault(name, OrderedDict())
         # states saved by older torch versions lack newer group keys and keep 'step' a number
         for group in self.param_groups:
             for key, default in self.defaults.items():
@@ -211,6 +220,33 @@ class Optimizer:
         self._optimizer_step_post_hooks[handle.id] = hook
         return handle
 
+    def _register(self, hooks: OrderedDict[int, Any], hook: Any, prepend: bool) -> _Handle:
+        handle = _Handle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any],
+                                     prepend: bool = False) -> _Handle:
+        """Matches `torch.optim.Optimizer.register_state_dict_pre_hook`."""
+        return self._register(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any],
+                                      prepend: bool = False) -> _Handle:
+        """Matches `torch.optim.Optimizer.register_state_dict_post_hook`."""
+        return self._register(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any],
+                                          prepend: bool = False) -> _Handle:
+        """Matches `torch.optim.Optimizer.register_load_state_dict_pre_hook`."""
+        return self._register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any],
+                                           prepend: bool = False) -> _Handle:
+        """Matches `torch.optim.Optimizer.register_load_state_dict_post_hook`."""
+        return self._register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
     # ---- stepping ---------------------------------------------------------------------------
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Matches `torch.optim.Optimizer.step` of the subclass: one update per parameter."""
@@ -248,6 +284,8 @@ class Optimizer:
     # ---- state_dict -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Matches `torch.optim.Optimizer.state_dict`: state keyed by parameter index."""
+        for pre in list(self._optimizer_state_dict_pre_hooks.values()):
+            pre(self)
         mapping: dict[int, int] = {}
         start = 0
 
@@ -263,11 +301,21 @@ class Optimizer:
         groups = [pack(g) for g in self.param_groups]
         state = {(mapping[id(k)] if isinstance(k, Tensor) else k): v
                  for k, v in self.state.items()}
-        return {"state": state, "param_groups": groups}
+        out = {"state": state, "param_groups": groups}
+        for post in list(self._optimizer_state_dict_post_hooks.values()):
+            result = post(self, out)
+            if result is not None:
+                out = result
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Matches `torch.optim.Optimizer.load_state_dict`: tensors are copied and cast to the
         parameter's dtype, except 'step'."""
+        state_dict = state_dict.copy()
+        for pre in list(self._optimizer_load_state_dict_pre_hooks.values()):
+            result = pre(self, state_dict)
+            if result is not None:
+                state_dict = result
         groups = self.param_groups
         saved_groups = deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):
@@ -300,6 +348,8 @@ class Optimizer:
             if "param_names" in g and "param_names" not in ng:
                 ng["param_names"] = g["param_names"]
         self.__setstate__({"state": state, "param_groups": saved_groups})
+        for post in list(self._optimizer_load_state_dict_post_hooks.values()):
+            post(self)
 
 
 Optimizer.step = _hooked_step(Optimizer.step)  # type: ignore[method-assign]

@@ -220,3 +220,34 @@ def test_named_parameters_give_param_names():
         with pytest.raises(ValueError, match="with/without names"):
             opt.add_param_group({"params": [mod.ones(1, requires_grad=True)]})
     assert out[0] == out[1] and out[0][0]["param_names"] == ["0.weight", "0.bias"]
+
+
+def test_state_dict_hooks_run_in_torchs_order():
+    for mod in (ember, torch):
+        p = mod.ones(2, requires_grad=True)
+        opt = mod.optim.SGD([p], lr=0.1)
+        calls = []
+        opt.register_state_dict_pre_hook(lambda o: calls.append("pre"))
+        opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": 1})
+        opt.register_load_state_dict_pre_hook(lambda o, sd: calls.append("lpre"))
+        h = opt.register_load_state_dict_post_hook(lambda o: calls.append("lpost"))
+        opt.register_load_state_dict_post_hook(lambda o: calls.append("first"), prepend=True)
+        sd = opt.state_dict()
+        opt.load_state_dict(sd)
+        h.remove()
+        opt.load_state_dict(sd)
+        assert sd["extra"] == 1
+        assert calls == ["pre", "lpre", "first", "lpost", "lpre", "first"]
+
+
+def test_torch_saved_file_loads_into_ember(tmp_path):
+    tparams, topt = _make(torch, "Adam", {"lr": 0.01}, _weights())
+    _steps(torch, tparams, topt, 3)
+    torch.save(topt.state_dict(), tmp_path / "t.pt")
+    params, opt = _make(ember, "Adam", {"lr": 0.01},
+                        [p.detach().numpy().copy() for p in tparams])
+    opt.load_state_dict(ember.load(tmp_path / "t.pt"))
+    _steps(ember, params, opt, 5)
+    _steps(torch, tparams, topt, 5)
+    for a, b in zip(params, tparams):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10)
