@@ -39,12 +39,17 @@ def test_sdpa_float_mask_gets_gradient_and_float32() -> None:
     check(_sdpa(is_causal=True), *f32)
 
 
-def test_sdpa_dropout_keeps_shape_and_scales() -> None:
-    q = ember.tensor(Q)
-    out = ember.nn.functional.scaled_dot_product_attention(q, q, q, dropout_p=0.5)
-    assert tuple(out.shape) == Q.shape
-    ref = ember.nn.functional.scaled_dot_product_attention(q, q, q)
-    assert not np.allclose(out.numpy(), ref.numpy())
+def test_sdpa_dropout_draws_torch_masks_from_the_same_seed() -> None:
+    q = Q.astype(np.float32)
+    ember.manual_seed(5)
+    torch.manual_seed(5)
+    out_e = ember.nn.functional.scaled_dot_product_attention(*[ember.tensor(q)] * 3,
+                                                             dropout_p=0.3)
+    out_t = torch.nn.functional.scaled_dot_product_attention(*[torch.tensor(q)] * 3,
+                                                             dropout_p=0.3)
+    assert_same(out_e, out_t)
+    ref = ember.nn.functional.scaled_dot_product_attention(*[ember.tensor(q)] * 3)
+    assert not np.allclose(out_e.numpy(), ref.numpy())
 
 
 def _mha_args(e: int, kdim: int, vdim: int, bias_kv: bool) -> dict:

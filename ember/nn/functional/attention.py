@@ -14,13 +14,14 @@ __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
 def _dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    """Inverted dropout (keep with probability 1-p, scale by 1/(1-p))."""
+    """torch's dropout: x * (bernoulli_(1-p) mask / (1-p)), drawing the same numbers as torch
+    from the same seed."""
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    keep = ember.rand(tuple(x.shape), dtype=ember.float64)._data >= p
-    return x * Tensor._make((keep / (1.0 - p)).astype(x._data.dtype))
+    noise = ember.empty(tuple(x.shape), dtype=x.dtype).bernoulli_(1.0 - p)
+    return x * Tensor._make(noise._data / np.asarray(1.0 - p, dtype=x._data.dtype))
 
 
 def _attn_bias(attn_mask: Tensor | None, is_causal: bool, lq: int, lk: int,
