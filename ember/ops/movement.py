@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ember import dtypes as _dt
 from ember.autograd.function import Node, Primitive
 from ember.ops.common import shape_arg
 from ember.tensor import Tensor, _wrap_dim
@@ -191,8 +192,6 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
 
 # ---- views and reshapes composed from the primitives above --------------------------------------
 def _is_dtype(x: Any) -> bool:
-    from ember import dtypes as _dt
-
     return isinstance(x, _dt.dtype)
 
 
@@ -371,8 +370,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     n = input.shape[_wrap_dim(dim, input.ndim)]
-    return split(input, max(-(-n // chunks), 1) if n else 1, dim) if n else split(
-        input, [0] * chunks, dim)
+    if n == 0:
+        return split(input, [0] * chunks, dim)
+    return split(input, -(-n // chunks), dim)  # ceil(n / chunks) each, the last maybe fewer
 
 
 def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -430,8 +430,6 @@ def _tensor_list(tensors: Any, fn: str) -> list[Tensor]:
 
 def cat(tensors: Any, dim: int = 0) -> Tensor:
     """Matches `torch.cat`: dtypes promote; 1-D empty tensors are skipped."""
-    from ember import dtypes as _dt
-
     ts = _tensor_list(tensors, "cat")
     for i, t in enumerate(ts):
         if t.ndim == 0:
