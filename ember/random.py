@@ -393,16 +393,17 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, *, generator: Generator 
 
 def bernoulli(input: Tensor, p: Any = None, *, generator: Generator | None = None,
               out: Any = None) -> Tensor:
-    """Matches `torch.bernoulli`: element i is 1 when a float64 uniform is below p_i."""
-    g = _gen(generator)
+    """Matches `torch.bernoulli`, bit for bit: 1 where a uniform is below p (see `bernoulli_`)."""
     if p is None:
-        probs = input._data.astype(np.float64)
-        if ((probs < 0) | (probs > 1)).any():
-            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
-        # torch's tensor-p kernel compares a float32 uniform (24 bits)
-        u = (g._u32(probs.size) & np.uint64(_M24)).reshape(probs.shape) * 2.0**-24
-        return Tensor._make((u < probs.astype(np.float32)).astype(input._data.dtype))
-    return _bernoulli_(zeros_like(input), p, generator=g)
+        return _bernoulli_(zeros_like(input), input, generator=generator)
+    return _bernoulli_(zeros_like(input), p, generator=generator)
+
+
+def _tensor_p_uniforms(g: Generator, n: int, p_dtype: Any) -> NDArray:
+    """torch's tensor-p kernel draws uniforms of p's dtype: 53 bits for float64, else 24."""
+    if p_dtype == np.float64:
+        return g._double(n)
+    return (g._u32(n) & np.uint64(_M24)) * 2.0**-24  # type: ignore[no-any-return]
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
@@ -470,11 +471,22 @@ def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *,
 
 
 def _bernoulli_(self: Tensor, p: Any = 0.5, *, generator: Generator | None = None) -> Tensor:
-    """Matches `torch.Tensor.bernoulli_`: keep where a float64 uniform is below p."""
+    """Matches `torch.Tensor.bernoulli_`, bit for bit: a float p compares float64 uniforms; a
+    tensor p compares uniforms of its own dtype (float64: 53 bits, else float32's 24)."""
     g = _gen(generator)
-    probs = p._data.astype(np.float64) if isinstance(p, Tensor) else float(p)
-    vals = _in_memory_order(self._data, lambda n, c: g._double(n))
-    return _write(self, np.broadcast_to(vals < probs, self._data.shape))
+    if not isinstance(p, Tensor):
+        if not 0 <= p <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={_fmt(p)}")
+        vals = _in_memory_order(self._data, lambda n, c: g._double(n))
+        return _write(self, vals < float(p))
+    probs = p._data
+    if ((probs < 0) | (probs > 1)).any():
+        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.  "
+                           "(Could this error message be improved?  If so, please report an "
+                           "enhancement request to PyTorch.)")
+    pt = np.float64 if probs.dtype == np.float64 else np.float32
+    vals = _in_memory_order(self._data, lambda n, c: _tensor_p_uniforms(g, n, probs.dtype))
+    return _write(self, vals < np.broadcast_to(probs, self._data.shape).astype(pt))
 
 
 def _random_(self: Tensor, from_: int | None = None, to: int | None = None, *,

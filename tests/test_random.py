@@ -61,6 +61,11 @@ EXACT = {
     "bernoulli_": lambda m: m.empty(200).bernoulli_(0.3),
     "bernoulli_tensor_p": lambda m: m.bernoulli(m.rand(200)),
     "bernoulli_p": lambda m: m.bernoulli(m.zeros(200), 0.7),
+    "bernoulli_f64_p": lambda m: m.bernoulli(m.rand(200, dtype=m.float64)),
+    "bernoulli_inplace_tensor_p": lambda m: m.empty(300).bernoulli_(m.full((300,), 0.37)),
+    "bernoulli_inplace_f64_self": lambda m: m.empty(30, dtype=m.float64).bernoulli_(
+        m.full((30,), 0.37)),
+    "bernoulli_inplace_broadcast_p": lambda m: m.empty(4, 5).bernoulli_(m.rand(5)),
     "random_long": lambda m: m.empty(10, dtype=m.long).random_(),
     "random_int32": lambda m: m.empty(10, dtype=m.int32).random_(),
     "random_float": lambda m: m.empty(10).random_(),
@@ -163,6 +168,8 @@ def test_errors_match_torch() -> None:
         lambda m: m.empty(3).uniform_(2, 1),
         lambda m: m.randint(3, 2, (2,)),
         lambda m: m.manual_seed(2**64),
+        lambda m: m.bernoulli(m.tensor([1.5])),
+        lambda m: m.empty(2).bernoulli_(1.5),
     ]
     for fn in cases:
         with pytest.raises(Exception) as te:
