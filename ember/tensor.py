@@ -693,7 +693,7 @@ logsumexp norm all any cumsum cumprod cummax cummin median mode count_nonzero di
 view view_as reshape reshape_as permute transpose swapaxes swapdims t squeeze unsqueeze flatten
 unflatten expand expand_as repeat repeat_interleave tile split chunk tensor_split unbind narrow
 flip fliplr flipud roll rot90 tril triu diag diagonal diag_embed broadcast_to movedim moveaxis
-ravel unfold select
+ravel unfold select hsplit vsplit dsplit
 gather scatter scatter_add scatter_reduce index_select index_add index_copy index_fill
 index_put masked_select masked_scatter nonzero argwhere take take_along_dim topk sort argsort
 msort unique unique_consecutive kthvalue

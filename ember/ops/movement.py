@@ -22,7 +22,7 @@ __all__ = [
     'hstack', 'vstack', 'dstack', 'repeat', 'tile', 'repeat_interleave', 'flip', 'fliplr',
     'flipud', 'roll', 'rot90', 'tril', 'triu', 'diagonal', 'diag_embed', 'diag', 'meshgrid',
     'unfold', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'column_stack', 'slice_scatter',
-    'select_scatter',
+    'select_scatter', 'hsplit', 'vsplit', 'dsplit',
 ]
 
 
@@ -393,6 +393,33 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
     bounds = [min(max(o if o >= 0 else o + n, 0), n) for o in offs]
     return tuple(_slice(input, d, a, max(a, b))
                  for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _dir_split(name: str, input: Tensor, sections: Any, dim: int, min_dims: int) -> Any:
+    """hsplit/vsplit/dsplit: tensor_split along `dim`, an int must divide the size."""
+    if input.ndim < min_dims:
+        raise RuntimeError(f"torch.{name} requires a tensor with at least {min_dims} dimension, "
+                           f"but got a tensor with {input.ndim} dimensions!")
+    n = input.shape[dim]
+    if isinstance(sections, (int, np.integer)) and (sections == 0 or n % sections):
+        raise RuntimeError(f"torch.{name} attempted to split along dimension {dim}, but the size "
+                           f"of the dimension {n} is not divisible by the split_size {sections}!")
+    return tensor_split(input, sections, dim)
+
+
+def hsplit(input: Tensor, indices_or_sections: Any) -> tuple[Tensor, ...]:
+    """Matches `torch.hsplit`: along dim 1 (dim 0 for 1-D)."""
+    return _dir_split("hsplit", input, indices_or_sections, 0 if input.ndim == 1 else 1, 1)
+
+
+def vsplit(input: Tensor, indices_or_sections: Any) -> tuple[Tensor, ...]:
+    """Matches `torch.vsplit`: along dim 0 of an input with at least 2 dims."""
+    return _dir_split("vsplit", input, indices_or_sections, 0, 2)
+
+
+def dsplit(input: Tensor, indices_or_sections: Any) -> tuple[Tensor, ...]:
+    """Matches `torch.dsplit`: along dim 2 of an input with at least 3 dims."""
+    return _dir_split("dsplit", input, indices_or_sections, 2, 3)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:

@@ -79,6 +79,10 @@ CASES = [
     ("tensor_split_idx", lambda L, x: x.tensor_split([1, 3], 2), [A234]),
     ("tensor_split_oob", lambda L, x: x.tensor_split([1, 9], 2), [A234]),
     ("unbind", lambda L, x: x.unbind(1), [A23]),
+    ("hsplit", lambda L, x: x.hsplit([1, 2]), [A234]),
+    ("hsplit_1d", lambda L, x: L.hsplit(x, 2), [A4]),
+    ("vsplit", lambda L, x: L.vsplit(x, 2), [A234]),
+    ("dsplit", lambda L, x: x.dsplit(2), [A234]),
     ("narrow", lambda L, x: x.narrow(2, 1, 2), [A234]),
     ("narrow_neg", lambda L, x: L.narrow(x, -1, -2, 2), [A234]),
     ("select", lambda L, x: L.select(x, 1, -1), [A234]),
@@ -253,6 +257,8 @@ ERRORS = [
     (lambda L: L.zeros(2, 3).chunk(0), RuntimeError, "greater than 0"),
     (lambda L: L.zeros(3).unflatten(0, (2, 2)), RuntimeError, "don't multiply up"),
     (lambda L: L.meshgrid(L.zeros(2), indexing="yx"), RuntimeError, "indexing must be one of"),
+    (lambda L: L.zeros(2, 3).hsplit(2), RuntimeError, "not divisible by the split_size 2"),
+    (lambda L: L.zeros(3).vsplit(1), RuntimeError, "at least 2 dimension"),
 ]
 
 
