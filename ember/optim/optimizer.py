@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ember.autograd import enable_grad, no_grad
+from ember.dtypes import float64, get_default_dtype
 from ember.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -360,8 +361,9 @@ def _zeros_like(p: Tensor) -> Tensor:
 
 
 def _step_tensor(value: float = 0.0) -> Tensor:
-    """torch keeps 'step' as a 0-dim float32 tensor on the CPU."""
-    return Tensor._make(np.array(value, dtype=np.float32))
+    """torch keeps 'step' as a 0-dim float32 tensor (float64 under a float64 default dtype)."""
+    wide = get_default_dtype() == float64
+    return Tensor._make(np.array(value, dtype=np.float64 if wide else np.float32))
 
 
 def _check_same_dtype(state_arr: NDArray, p: NDArray) -> None:

@@ -251,3 +251,17 @@ def test_torch_saved_file_loads_into_ember(tmp_path):
     _steps(torch, tparams, topt, 5)
     for a, b in zip(params, tparams):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10)
+
+
+def test_step_dtype_follows_default_dtype_like_torch():
+    for mod in (ember, torch):
+        old = mod.get_default_dtype()
+        mod.set_default_dtype(mod.float64)
+        try:
+            p = mod.ones(2, requires_grad=True)
+            opt = mod.optim.Adam([p])
+            p.grad = mod.ones(2)
+            opt.step()
+            assert str(opt.state[p]["step"].dtype) == "torch.float64"
+        finally:
+            mod.set_default_dtype(old)
