@@ -206,3 +206,11 @@ def test_conv_default_init_matches_torch_from_the_seed() -> None:
         for name, p in t.named_parameters():
             np.testing.assert_array_equal(e.get_parameter(name).detach().numpy(),
                                           p.detach().numpy(), err_msg=name)
+
+
+def test_conv_outputs_are_contiguous_as_torch() -> None:
+    x, w, b = ember.tensor(_r(2, 3, 5, 5)), ember.tensor(_r(4, 3, 3, 3)), ember.tensor(_r(4))
+    for y in (ember.nn.functional.conv2d(x, w, b), ember.nn.functional.conv2d(x, w),
+              ember.nn.functional.conv_transpose2d(x, w.permute(1, 0, 2, 3), b)):
+        assert y.is_contiguous()
+        assert tuple(y.view(2, -1).shape) == (2, y.numel() // 2)

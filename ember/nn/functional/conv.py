@@ -97,9 +97,10 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
         y = weight.reshape(o, ckg) @ cols  # (O, N*L)
     else:
         y = weight.reshape(groups, o // groups, ckg) @ cols.reshape(groups, ckg, -1)
-    y = y.reshape((o, n) + out).transpose(0, 1)  # (N, O, *out)
+    y = y.reshape(o, -1)  # (O, N*L)
     if bias is not None:
-        y = y + bias.reshape((1, o) + (1,) * nd)
+        y = y + bias.reshape(o, 1)
+    y = y.reshape((o, n) + out).transpose(0, 1).contiguous()  # (N, O, *out), as torch's
     return y.squeeze(0) if unbatched else y
 
 
