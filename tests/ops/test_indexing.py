@@ -505,3 +505,20 @@ def test_setitem_value_must_broadcast() -> None:
         for bad in (lib.ones(2), lib.ones(2, 3)):
             with pytest.raises(RuntimeError, match="must match the existing size|number of sizes"):
                 z[0] = bad
+
+
+def test_augmented_assignment_patterns() -> None:
+    """y[i] += ..., y[adv] *= ..., y[mask] = f(y[mask]) on a non-leaf: values and grads."""
+
+    def run(lib):
+        x = lib.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        y = x * 1
+        y[:, 0] += x[:, 1] * 2
+        y[[0, 0]] *= 3
+        m = y > 4
+        y[m] = y[m] ** 2
+        z = y[..., None, 1:].expand(2, 2, 2).sum() + y.gather(1, lib.tensor([[2], [0]])).sum()
+        z.backward()
+        return y.detach(), x.grad
+
+    assert_same(run(ember), run(torch))
