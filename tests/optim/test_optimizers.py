@@ -66,6 +66,10 @@ CASES = [
     ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True,
                "maximize": True}),
     ("Adadelta", {}),
+    ("Rprop", {"lr": 0.01}),
+    ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2), "maximize": True}),
+    ("ASGD", {"lr": 0.05}),
+    ("ASGD", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.6, "t0": 10, "weight_decay": 0.1}),
     ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1, "maximize": True}),
 ]
 
@@ -154,7 +158,7 @@ def _leaf(n=3, value=1.0):
 
 def test_defaults_and_groups_match_torch():
     for name in ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
-                 "Adadelta", "LBFGS"]:
+                 "Adadelta", "LBFGS", "Rprop", "ASGD"]:
         e = getattr(optim, name)([_leaf()]).defaults
         t = getattr(torch.optim, name)([torch.ones(3, requires_grad=True)]).defaults
         assert e == t, name

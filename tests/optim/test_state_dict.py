@@ -19,6 +19,8 @@ ONE_PER_CLASS = [
     ("NAdam", {"lr": 0.01, "weight_decay": 0.1}),
     ("RAdam", {"lr": 0.01}),
     ("Adadelta", {"lr": 0.5}),
+    ("Rprop", {"lr": 0.01}),
+    ("ASGD", {"lr": 0.05, "t0": 5}),
 ]
 IDS = [n for n, _ in ONE_PER_CLASS]
 
