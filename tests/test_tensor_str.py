@@ -127,7 +127,8 @@ def test_repr_hypothesis(a: np.ndarray, dtype: str) -> None:
         a = np.nan_to_num(a) > 0
     elif dtype not in ("float32", "float64", "float16", "bfloat16"):
         info = np.iinfo(dtype)
-        a = np.clip(np.nan_to_num(a), info.min, info.max).astype(np.int64)
+        lo, hi = max(info.min, -(2**62)), min(info.max, 2**62)  # exact as float64 bounds
+        a = np.clip(np.nan_to_num(a), lo, hi).astype(np.int64)
     _same(a, dtype)
 
 

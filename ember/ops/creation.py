@@ -84,12 +84,16 @@ def _infer_array(data: Any, dtype: _dt.dtype | None) -> NDArray:
     if isinstance(data, np.ndarray) and dtype is None:
         _leaf_dtype(data)  # refuses dtypes torch lacks
         return data
-    if isinstance(data, np.ndarray):
+    if not isinstance(data, np.ndarray):
+        inferred, _ = _infer_dtype(data)
+        data = np.array(_strip_tensors(data),
+                        dtype=(inferred or _dt.get_default_dtype()).to_numpy())
+        if dtype is None:
+            return data
+    # casting afterwards wraps out-of-range ints (-3 as uint8 is 253) and overflows floats to
+    # inf, silently, as torch does
+    with np.errstate(over="ignore", invalid="ignore"):
         return data.astype(dtype.to_numpy())  # type: ignore[union-attr]
-    inferred, _ = _infer_dtype(data)
-    arr = np.array(_strip_tensors(data), dtype=(inferred or _dt.get_default_dtype()).to_numpy())
-    # casting afterwards wraps out-of-range ints (-3 as uint8 is 253), as torch does
-    return arr if dtype is None else arr.astype(dtype.to_numpy())
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
