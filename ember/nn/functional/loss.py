@@ -196,7 +196,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
 class _BCE(Primitive):
     """-(y log p + (1-y) log(1-p)), each log clamped at -100.
-    VJP: dp = g (p - y) / max(p (1-p), 1e-12); dy = g (log(1-p) - log p) (clamped logs)."""
+    VJP: dp = g (p - y) / max(p (1-p), 1e-12); dy = g (log(1-p) - log p)."""
 
     @staticmethod
     def forward(ctx: Any, p: NDArray, y: NDArray) -> NDArray:
@@ -213,8 +213,7 @@ class _BCE(Primitive):
         if ctx.needs_input_grad[0]:
             dp = g * (p - y) / ember.clamp_min((1.0 - p) * p, 1e-12)
         if ctx.needs_input_grad[1]:
-            dy = g * (ember.clamp_min(ember.log1p(-p), -100.0)
-                      - ember.clamp_min(ember.log(p), -100.0))
+            dy = g * (ember.log1p(-p) - ember.log(p))  # unclamped, as torch
         return dp, dy
 
 
