@@ -37,7 +37,6 @@ class _BatchNorm(Module):
                  dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
         self.num_features = num_features
-        self._has_bias = bias
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
@@ -94,7 +93,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self._has_bias}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
 
@@ -132,7 +131,6 @@ class LayerNorm(Module):
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        self._has_bias = bias
         if elementwise_affine:
             self.weight = _param(self.normalized_shape, 1.0, dtype)
             if bias:
@@ -148,7 +146,7 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}, bias={self._has_bias}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 class GroupNorm(Module):
@@ -157,7 +155,6 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  device: Any = None, dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
-        self._has_bias = bias
         if num_channels % num_groups != 0:
             raise ValueError("num_channels must be divisible by num_groups")
         self.num_groups = num_groups
@@ -179,7 +176,7 @@ class GroupNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
-                f"bias={self._has_bias}")
+                f"bias={self.bias is not None}")
 
 
 class RMSNorm(Module):
