@@ -226,3 +226,22 @@ def test_loss_modules_match_functional() -> None:
         float(ember.nn.KLDivLoss(reduction="batchmean")(ember.tensor(lp), ember.tensor(p))),
         float(torch.nn.KLDivLoss(reduction="batchmean")(torch.tensor(lp), torch.tensor(p))),
         rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", RED)
+def test_fused_cross_entropy_matches_composed_reference(reduction: str) -> None:
+    """The fused primitive vs nll_loss(log_softmax(x)): values, gradients, second order."""
+    F = ember.nn.functional
+    x = R.standard_normal((3, 4, 2))
+    y = ember.tensor(np.array([[0, 3], [-100, 1], [2, 2]]))
+    w = ember.tensor(R.uniform(0.5, 2, 4))
+    outs = []
+    for fused in (True, False):
+        a = ember.tensor(x, requires_grad=True)
+        loss = (F.cross_entropy(a, y, w, reduction=reduction) if fused
+                else F.nll_loss(F.log_softmax(a, 1), y, w, reduction=reduction))
+        (g,) = ember.autograd.grad(loss.sum(), a, create_graph=True)
+        (gg,) = ember.autograd.grad((g * g).sum(), a)
+        outs.append((loss.detach().numpy(), g.detach().numpy(), gg.numpy()))
+    for f, c in zip(*outs):
+        np.testing.assert_allclose(f, c, rtol=1e-10, atol=1e-12)

@@ -80,6 +80,55 @@ def _nll_parts(lp: Tensor, target: Tensor, weight: Tensor | None,
     return -picked * w, w, m
 
 
+class _CrossEntropyIndices(Primitive):
+    """Fused log_softmax + nll over dim 1 for class-index targets (mask = not ignored).
+    loss_i = -w[y_i] lp[i, y_i] mask_i; 'mean' divides by sum(w[y_i] mask_i).
+    VJP: dx = (softmax(x) - onehot(y)) * (w[y] mask)[:, None] * g (/ the 'mean' denominator)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: NDArray, safe: NDArray, wy: NDArray, reduction: str) -> NDArray:
+        ctx.save_for_backward(ctx.inputs[0])
+        ctx.safe, ctx.wy, ctx.reduction = safe, wy, reduction
+        m = np.amax(x, axis=1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        picked = np.take_along_axis(x, safe[:, None], 1)[:, 0] - m[:, 0]  # (N, d1, ...)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lse = np.log(np.sum(np.exp(x - m), axis=1))
+            loss = (lse - picked) * wy
+            if reduction == "none":
+                return loss.astype(x.dtype, copy=False)
+            total = np.sum(loss)
+            if reduction == "mean":
+                total = total / np.sum(wy)
+        return np.asarray(total, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, None, None, None]:
+        (x,) = ctx.saved_tensors
+        scale = ctx.wy
+        if ctx.reduction == "mean":
+            scale = scale / np.sum(ctx.wy)
+        onehot = np.zeros(x.shape, dtype=x._data.dtype)
+        np.put_along_axis(onehot, ctx.safe[:, None], 1, 1)
+        w = Tensor._make(np.expand_dims(scale, 1).astype(x._data.dtype))  # (N, 1, d1, ...)
+        gg = g.unsqueeze(1) if ctx.reduction == "none" else g
+        return (ember.softmax(x, 1) - Tensor._make(onehot)) * (w * gg), None, None, None
+
+
+def _fused_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                         reduction: str) -> Tensor:
+    t = target.numpy().astype(np.int64)
+    mask = t != ignore_index
+    c = input.shape[1]
+    bad = mask & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexError(f"Target {int(t[bad].flat[0])} is out of bounds.")
+    safe = np.where(mask, t, 0)
+    dt = input._data.dtype
+    wy = mask.astype(dt) if weight is None else weight.numpy().astype(dt)[safe] * mask
+    return _CrossEntropyIndices.apply(input, safe, wy, reduction)
+
+
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
              ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Matches `torch.nn.functional.nll_loss` ('mean' divides by the summed target weights)."""
@@ -134,13 +183,14 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         out = cross_entropy(input.unsqueeze(0), t, weight, None, ignore_index, None, reduction,
                             label_smoothing)
         return out.reshape(()) if reduction == "none" else out
-    lp = ember.log_softmax(input, 1)  # (N, C, d1, ...)
     if target.dtype.is_floating_point:
+        lp = ember.log_softmax(input, 1)  # (N, C, d1, ...)
         return _prob_target_loss(lp, target, weight, reduction, label_smoothing)
     _check_target(input, target)
     if label_smoothing > 0:
+        lp = ember.log_softmax(input, 1)
         return _smoothed_index_loss(lp, target, weight, ignore_index, reduction, label_smoothing)
-    return nll_loss(lp, target, weight, None, ignore_index, None, reduction)
+    return _fused_cross_entropy(input, target, weight, ignore_index, reduction)
 
 
 def _size_warning(input: Tensor, target: Tensor) -> None:
