@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.optim.optimizer import NDArray, Optimizer, _scalar, _step_tensor, _zeros_like
+from ember.optim.optimizer import (
+    NDArray, Optimizer, _scalar, _scalar_dtype, _step_tensor, _zeros_like,
+)
 from ember.tensor import Tensor
 
 __all__ = ["ASGD"]
@@ -50,5 +52,7 @@ class ASGD(Optimizer):
         else:
             ax[...] = p
         step = float(state["step"]._data)
-        eta[...] = lr / ((1 + lambd * lr * step) ** group["alpha"])
-        mu[...] = 1 / max(1, step - group["t0"])
+        # torch goes through torch.as_tensor(float): the new values are rounded to the scalar
+        # dtype even when loading made eta and mu float64
+        eta[...] = _scalar_dtype()(lr / ((1 + lambd * lr * step) ** group["alpha"]))
+        mu[...] = _scalar_dtype()(1 / max(1, step - group["t0"]))

@@ -360,10 +360,14 @@ def _zeros_like(p: Tensor) -> Tensor:
     return Tensor._make(np.zeros_like(p._data))
 
 
+def _scalar_dtype() -> type[np.floating]:
+    """torch's _get_scalar_dtype: float32, or float64 under a float64 default dtype."""
+    return np.float64 if get_default_dtype() == float64 else np.float32
+
+
 def _step_tensor(value: float = 0.0) -> Tensor:
-    """torch keeps 'step' as a 0-dim float32 tensor (float64 under a float64 default dtype)."""
-    wide = get_default_dtype() == float64
-    return Tensor._make(np.array(value, dtype=np.float64 if wide else np.float32))
+    """torch keeps 'step' as a 0-dim tensor of the scalar dtype."""
+    return Tensor._make(np.array(value, dtype=_scalar_dtype()))
 
 
 def _check_same_dtype(state_arr: NDArray, p: NDArray) -> None:

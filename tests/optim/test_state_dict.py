@@ -78,10 +78,10 @@ def test_round_trip_within_ember_is_bit_identical(name, kwargs):
     opt2.load_state_dict(saved)
     _steps(ember, params2, opt2, 10)
     for a, b in zip(params, params2):
-        if name == "NAdam":
-            # load casts mu_product (float32) to the param dtype, as torch does: not bit-exact
-            assert opt2.state[params2[0]]["mu_product"].dtype == ember.float64
-            np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10)
+        if name in ("NAdam", "ASGD"):
+            # load casts their float32 scalar state (mu_product; eta, mu) to the param dtype, as
+            # torch does, so the resumed run is close but not bit-exact
+            np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-7)
         else:
             np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
@@ -104,10 +104,15 @@ def test_ember_state_loads_into_torch(name, kwargs):
 def test_torch_state_loads_into_ember(name, kwargs):
     tparams, topt = _make(torch, name, kwargs, _weights())
     _steps(torch, tparams, topt, 10)
-    sd = to_ember(topt.state_dict())
+    tsd = topt.state_dict()
+    sd = to_ember(tsd)
     mid = [p.detach().numpy().copy() for p in tparams]
     params, opt = _make(ember, name, kwargs, mid)
     opt.load_state_dict(sd)
+    # compare with torch resuming from the same state (loading casts some state, in both)
+    tparams, topt2 = _make(torch, name, kwargs, mid)
+    topt2.load_state_dict(tsd)
+    topt = topt2
     for st in opt.state.values():
         if "step" in st:
             assert st["step"].dtype == ember.float32 and st["step"].dim() == 0
