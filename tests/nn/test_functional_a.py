@@ -203,3 +203,27 @@ def test_batch_norm_functional(shape: tuple[int, ...]) -> None:
     np.testing.assert_allclose(erv.numpy(), trv.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
         ember.nn.functional.batch_norm(ember.zeros(1, 3), None, None, training=True)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_fused_layer_norm_matches_composed_reference(affine: bool) -> None:
+    """The fused primitive vs the composed formula: values, gradients and second order."""
+    from ember.nn.functional import normalization as N
+
+    x = R.standard_normal((2, 3, 4)) * 2 + 1
+    w0, b0 = R.standard_normal((3, 4)), R.standard_normal((3, 4))
+    outs = []
+    for fused in (True, False):
+        a = ember.tensor(x, requires_grad=True)
+        w = ember.tensor(w0, requires_grad=True) if affine else None
+        b = ember.tensor(b0, requires_grad=True) if affine else None
+        out = (N.layer_norm(a, (3, 4), w, b) if fused
+               else N._layer_norm_composed(a, 2, w, b, 1e-5))
+        cot = ember.tensor(R.standard_normal(x.shape) if fused else outs[0][-1])
+        ins = [t for t in (a, w, b) if t is not None]
+        grads = ember.autograd.grad((out * cot).sum(), ins, create_graph=True)
+        second = ember.autograd.grad(sum((g * g).sum() for g in grads), ins[:2])  # b is linear
+        outs.append([out.detach().numpy(), *[g.detach().numpy() for g in grads],
+                     *[s.numpy() for s in second], cot.numpy()])
+    for f, c in zip(*outs):
+        np.testing.assert_allclose(f, c, rtol=1e-9, atol=1e-10)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 import ember
+from ember.autograd.function import Primitive
+from ember.autograd.grad_mode import is_grad_enabled
 from ember.tensor import Tensor
+
+NDArray = np.ndarray
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "rms_norm", "local_response_norm"]
 
@@ -26,6 +31,45 @@ def _normalize(x: Tensor, dims: tuple[int, ...], eps: float) -> Tensor:
     return xc * ember.rsqrt(var + eps)
 
 
+class _LayerNorm(Primitive):
+    """Fused (x - mean) * rstd * w + b over the last k dims, rstd = 1/sqrt(biased var + eps).
+    VJP: dxhat = g w; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)); dw = g xhat;
+    db = g (the engine sums dw, db over the leading dims)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: NDArray, w: NDArray | None, b: NDArray | None, k: int,
+                eps: float) -> NDArray:
+        dims = tuple(range(x.ndim - k, x.ndim))
+        mean = x.mean(axis=dims, keepdims=True)
+        xc = x - mean
+        rstd = 1.0 / np.sqrt((xc * xc).mean(axis=dims, keepdims=True) + eps)
+        xhat = xc * rstd
+        ctx.save_for_backward(ctx.inputs[0], ctx.inputs[1])
+        ctx.dims, ctx.eps, ctx.xhat, ctx.rstd = dims, eps, xhat, rstd
+        out = xhat if w is None else xhat * w
+        return (out if b is None else out + b).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        dims = ctx.dims
+        if is_grad_enabled():  # create_graph: rebuild xhat from x so second order is exact
+            xc = x - x.mean(dims, keepdim=True)
+            rstd = ember.rsqrt((xc * xc).mean(dims, keepdim=True) + ctx.eps)
+            xhat = xc * rstd
+        else:
+            xhat, rstd = Tensor._make(ctx.xhat), Tensor._make(ctx.rstd)
+        need = ctx.needs_input_grad
+        dxhat = g if w is None else g * w
+        dx = None
+        if need[0]:
+            dx = (dxhat - dxhat.mean(dims, keepdim=True)
+                  - xhat * (dxhat * xhat).mean(dims, keepdim=True)) * rstd
+        dw = g * xhat if need[1] else None
+        db = g if len(need) > 2 and need[2] else None
+        return dx, dw, db, None, None
+
+
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Matches `torch.nn.functional.layer_norm` (biased variance over the last dims)."""
@@ -35,6 +79,15 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
                            f"[*, {', '.join(map(str, shape))}], but got input of size"
                            f"{list(input.shape)}")
+    floating = input.dtype in (ember.float32, ember.float64)
+    if floating and all(t is None or t.dtype == input.dtype for t in (weight, bias)):
+        return _LayerNorm.apply(input, weight, bias, k, eps)
+    return _layer_norm_composed(input, k, weight, bias, eps)
+
+
+def _layer_norm_composed(input: Tensor, k: int, weight: Tensor | None, bias: Tensor | None,
+                         eps: float) -> Tensor:
+    """The reference composition (other dtypes, and the tests' reference for the fused path)."""
     out = _normalize(input, tuple(range(input.ndim - k, input.ndim)), eps)
     if weight is not None:
         out = out * weight
