@@ -212,3 +212,23 @@ def test_batchnorm_options_and_errors() -> None:
     assert b.num_batches_tracked.dtype == ember.int64 and b.running_var.dtype == ember.float64
     nb = ember.nn.BatchNorm1d(3, bias=False)
     assert nb.bias is None and repr(nb) == repr(torch.nn.BatchNorm1d(3, bias=False))
+
+
+def test_same_seed_gives_torch_masks_and_weights() -> None:
+    """Dropout masks (bernoulli from float64 uniforms) and default inits follow torch's RNG."""
+    for seed in (0, 5):
+        ember.manual_seed(seed)
+        torch.manual_seed(seed)
+        e = ember.nn.Dropout(0.3)(ember.ones(40)).numpy()
+        t = torch.nn.Dropout(0.3)(torch.ones(40)).numpy()
+        np.testing.assert_array_equal(e, t)
+        e2 = ember.nn.Dropout2d(0.3)(ember.ones(2, 5, 3, 3)).numpy()
+        t2 = torch.nn.Dropout2d(0.3)(torch.ones(2, 5, 3, 3)).numpy()
+        np.testing.assert_array_equal(e2, t2)
+        eb, tb = ember.nn.Bilinear(4, 5, 3), torch.nn.Bilinear(4, 5, 3)
+        np.testing.assert_array_equal(eb.weight.detach().numpy(), tb.weight.detach().numpy())
+        np.testing.assert_array_equal(eb.bias.detach().numpy(), tb.bias.detach().numpy())
+        ee, te = ember.nn.Embedding(4, 5, padding_idx=1), torch.nn.Embedding(4, 5, padding_idx=1)
+        # normal_ on >= 16 elements is reproduced within float32 rounding, not bit-exactly
+        np.testing.assert_allclose(ee.weight.detach().numpy(), te.weight.detach().numpy(),
+                                   rtol=1e-6, atol=2e-7)
