@@ -172,23 +172,28 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
-          out: Any = None, layout: Any = None, pin_memory: bool = False) -> Tensor:
+def zeros(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False, out: Any = None, layout: Any = None,
+          pin_memory: bool = False) -> Tensor:
     """Matches `torch.zeros`; the size may be varargs or one list/tuple."""
-    return _finish(np.zeros(_sized("zeros", size), _np_dtype(dtype)), requires_grad)
+    shape = _sized("zeros", shape if size is None else (size,))
+    return _finish(np.zeros(shape, _np_dtype(dtype)), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
-         out: Any = None, layout: Any = None, pin_memory: bool = False) -> Tensor:
+def ones(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False, out: Any = None, layout: Any = None,
+         pin_memory: bool = False) -> Tensor:
     """Matches `torch.ones`."""
-    return _finish(np.ones(_sized("ones", size), _np_dtype(dtype)), requires_grad)
+    shape = _sized("ones", shape if size is None else (size,))
+    return _finish(np.ones(shape, _np_dtype(dtype)), requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
-          out: Any = None, layout: Any = None, pin_memory: bool = False,
-          memory_format: Any = None) -> Tensor:
+def empty(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False, out: Any = None, layout: Any = None,
+          pin_memory: bool = False, memory_format: Any = None) -> Tensor:
     """Matches `torch.empty` (the memory is zeroed: NumPy's empty could hold NaN garbage)."""
-    return _finish(np.zeros(_sized("empty", size), _np_dtype(dtype)), requires_grad)
+    shape = _sized("empty", shape if size is None else (size,))
+    return _finish(np.zeros(shape, _np_dtype(dtype)), requires_grad)
 
 
 def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
