@@ -227,3 +227,30 @@ def test_fused_layer_norm_matches_composed_reference(affine: bool) -> None:
                      *[s.numpy() for s in second], cot.numpy()])
     for f, c in zip(*outs):
         np.testing.assert_allclose(f, c, rtol=1e-9, atol=1e-10)
+
+
+def test_fused_batch_norm_matches_composed_reference() -> None:
+    """Training-mode batch_norm (fused) vs the biased formula written out: values, gradients,
+    second order and the running-stat update."""
+    x0, w0, b0 = R.standard_normal((4, 3, 2, 2)) * 2, R.standard_normal(3), R.standard_normal(3)
+    outs = []
+    for fused in (True, False):
+        x, w, b = (ember.tensor(v, requires_grad=True) for v in (x0, w0, b0))
+        rm, rv = ember.zeros(3, dtype=ember.float64), ember.ones(3, dtype=ember.float64)
+        if fused:
+            out = ember.nn.functional.batch_norm(x, rm, rv, w, b, training=True)
+        else:
+            mean = x.mean((0, 2, 3), keepdim=True)
+            var = ((x - mean) ** 2).mean((0, 2, 3), keepdim=True)
+            out = ((x - mean) / ember.sqrt(var + 1e-5) * w.reshape(1, 3, 1, 1)
+                   + b.reshape(1, 3, 1, 1))
+            n = 16
+            rm = 0.1 * mean.detach().reshape(3)
+            rv = 0.9 + 0.1 * var.detach().reshape(3) * n / (n - 1)
+        cot = ember.tensor(np.cos(np.arange(48.0)).reshape(4, 3, 2, 2))
+        grads = ember.autograd.grad((out * cot).sum(), [x, w, b], create_graph=True)
+        second = ember.autograd.grad(sum((g * g).sum() for g in grads[:2]), [x, w])
+        outs.append([out.detach().numpy(), rm.numpy(), rv.numpy(),
+                     *[g.detach().numpy() for g in grads], *[s.numpy() for s in second]])
+    for f, c in zip(*outs):
+        np.testing.assert_allclose(f, c, rtol=1e-9, atol=1e-10)

@@ -31,19 +31,22 @@ def _normalize(x: Tensor, dims: tuple[int, ...], eps: float) -> Tensor:
     return xc * ember.rsqrt(var + eps)
 
 
-class _LayerNorm(Primitive):
-    """Fused (x - mean) * rstd * w + b over the last k dims, rstd = 1/sqrt(biased var + eps).
+class _Normalize(Primitive):
+    """Fused (x - mean) * rstd * w + b, stats over `dims`, rstd = 1/sqrt(biased var + eps);
+    w and b arrive broadcastable to x. `stats`, when a list, receives (mean, biased var).
     VJP: dxhat = g w; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)); dw = g xhat;
-    db = g (the engine sums dw, db over the leading dims)."""
+    db = g (the engine sums dw, db to their shapes)."""
 
     @staticmethod
-    def forward(ctx: Any, x: NDArray, w: NDArray | None, b: NDArray | None, k: int,
-                eps: float) -> NDArray:
-        dims = tuple(range(x.ndim - k, x.ndim))
+    def forward(ctx: Any, x: NDArray, w: NDArray | None, b: NDArray | None,
+                dims: tuple[int, ...], eps: float, stats: list[NDArray] | None) -> NDArray:
         mean = x.mean(axis=dims, keepdims=True)
         xc = x - mean
-        rstd = 1.0 / np.sqrt((xc * xc).mean(axis=dims, keepdims=True) + eps)
+        var = (xc * xc).mean(axis=dims, keepdims=True)
+        rstd = 1.0 / np.sqrt(var + eps)
         xhat = xc * rstd
+        if stats is not None:
+            stats.extend((mean, var))
         ctx.save_for_backward(ctx.inputs[0], ctx.inputs[1])
         ctx.dims, ctx.eps, ctx.xhat, ctx.rstd = dims, eps, xhat, rstd
         out = xhat if w is None else xhat * w
@@ -66,8 +69,13 @@ class _LayerNorm(Primitive):
             dx = (dxhat - dxhat.mean(dims, keepdim=True)
                   - xhat * (dxhat * xhat).mean(dims, keepdim=True)) * rstd
         dw = g * xhat if need[1] else None
-        db = g if len(need) > 2 and need[2] else None
-        return dx, dw, db, None, None
+        db = g if need[2] else None
+        return dx, dw, db, None, None, None
+
+
+def _fusable(input: Tensor, *params: Tensor | None) -> bool:
+    return input.dtype in (ember.float32, ember.float64) and all(
+        p is None or p.dtype == input.dtype for p in params)
 
 
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
@@ -79,9 +87,9 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
                            f"[*, {', '.join(map(str, shape))}], but got input of size"
                            f"{list(input.shape)}")
-    floating = input.dtype in (ember.float32, ember.float64)
-    if floating and all(t is None or t.dtype == input.dtype for t in (weight, bias)):
-        return _LayerNorm.apply(input, weight, bias, k, eps)
+    if _fusable(input, weight, bias):
+        dims = tuple(range(input.ndim - k, input.ndim))
+        return _Normalize.apply(input, weight, bias, dims, eps, None)
     return _layer_norm_composed(input, k, weight, bias, eps)
 
 
@@ -153,6 +161,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
                              f"size {input.shape}")
+        if _fusable(input, weight, bias):
+            stats: list[NDArray] = []
+            w = None if weight is None else weight.reshape(bshape)
+            b = None if bias is None else bias.reshape(bshape)
+            out = _Normalize.apply(input, w, b, dims, eps, stats)
+            _update_running(running_mean, running_var, Tensor._make(stats[0].reshape(c)),
+                            Tensor._make(stats[1].reshape(c)), count, momentum)
+            return out
         mean = input.mean(dims, keepdim=True)
         xc = input - mean
         var = (xc * xc).mean(dims, keepdim=True)
