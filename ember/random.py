@@ -247,10 +247,10 @@ def _int_range_values(g: Generator, n: int, low: int, high: int) -> NDArray:
     return ((bits % np.uint64(rng)).astype(np.int64) + low)  # type: ignore[no-any-return]
 
 
-def _float_dtype(dtype: Any) -> Any:
+def _float_dtype(dtype: Any, kernel: str = "check_uniform_bounds") -> Any:
     d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
     if not d.is_floating_point:
-        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{d._legacy[:-6]}'")
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{d._legacy[:-6]}'")
     return d.to_numpy()
 
 
@@ -289,7 +289,8 @@ def randn(*shape: Any, size: Any = None, generator: Generator | None = None,
           layout: Any = None, pin_memory: bool = False) -> Tensor:
     """Matches `torch.randn`: float64, float16, bfloat16 and float32 below 16 elements are
     bit-exact; float32 from 16 elements most values exact, the rest within an ulp."""
-    shape, npd = _shape(shape if size is None else (size,), "randn"), _float_dtype(dtype)
+    shape, npd = _shape(shape if size is None else (size,), "randn"), \
+        _float_dtype(dtype, "normal_kernel_cpu")
     vals = _normal_values(_gen(generator), math.prod(shape), npd, 0.0, 1.0)
     return _finish(vals.reshape(shape), requires_grad)
 
@@ -516,6 +517,11 @@ def _random_(self: Tensor, from_: int | None = None, to: int | None = None, *,
     return _write(self, vals)
 
 
+# the C type names torch's cauchy_ error uses
+_C_NAMES = {"int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+            "uint8": "unsigned char", "bool": "bool"}
+
+
 def _doubles_then(self: Tensor, generator: Generator | None,
                   f: Callable[[NDArray], NDArray]) -> Tensor:
     g = _gen(generator)
@@ -531,19 +537,29 @@ def _libm(fn: Callable[[float], float], x: NDArray) -> NDArray:
 def _exponential_(self: Tensor, lambd: float = 1.0, *,
                   generator: Generator | None = None) -> Tensor:
     """Matches `torch.Tensor.exponential_`, bit for bit: -1/lambd * log1p(-u)."""
-    _check_float(self, "exponential_cpu")
+    if not self.dtype.is_floating_point:
+        name = self.dtype._legacy[:-6]
+        raise RuntimeError("Exponential distribution is a continuous probability distribution. "
+                           f"dtype must be a floating point but you specified {name}")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={_fmt(lambd)}")
     return _doubles_then(self, generator, lambda u: -1.0 / lambd * _libm(math.log1p, -u))
 
 
 def _geometric_(self: Tensor, p: float, *, generator: Generator | None = None) -> Tensor:
     """Matches `torch.Tensor.geometric_`: ceil(log(u) / log1p(-p))."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={_fmt(p)}")
     return _doubles_then(self, generator, lambda u: np.ceil(_libm(math.log, u) / math.log1p(-p)))
 
 
 def _cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *,
              generator: Generator | None = None) -> Tensor:
     """Matches `torch.Tensor.cauchy_`: median + sigma * tan(pi * (u - 1/2))."""
-    _check_float(self, "cauchy_cpu")
+    if not self.dtype.is_floating_point:
+        name = _C_NAMES[self.dtype.name]
+        raise RuntimeError("Cauchy distribution is a continuous probability distribution. dtype "
+                           f"must be a floating point but you specified {name}")
     return _doubles_then(
         self, generator, lambda u: median + sigma * _libm(math.tan, math.pi * (u - 0.5)))
 

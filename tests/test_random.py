@@ -170,6 +170,20 @@ def test_errors_match_torch() -> None:
         lambda m: m.manual_seed(2**64),
         lambda m: m.bernoulli(m.tensor([1.5])),
         lambda m: m.empty(2).bernoulli_(1.5),
+        lambda m: m.empty(3, dtype=m.long).normal_(),
+        lambda m: m.empty(3, dtype=m.long).exponential_(),
+        lambda m: m.empty(3, dtype=m.long).cauchy_(),
+        lambda m: m.empty(3, dtype=m.int32).cauchy_(),
+        lambda m: m.rand(3, dtype=m.long),
+        lambda m: m.randn(3, dtype=m.int32),
+        lambda m: m.randperm(-1),
+        lambda m: m.normal(m.zeros(3), -1.0),
+        lambda m: m.normal(m.zeros(3), -m.ones(3)),
+        lambda m: m.multinomial(m.tensor([0.0, 0.0]), 1),
+        lambda m: m.multinomial(m.tensor([0.5, 0.5]), 3),
+        lambda m: m.multinomial(m.tensor([-1.0, 0.5]), 1),
+        lambda m: m.empty(2).geometric_(0),
+        lambda m: m.empty(2).exponential_(-1),
     ]
     for fn in cases:
         with pytest.raises(Exception) as te:
