@@ -376,7 +376,8 @@ def _lin(start: float, end: float, steps: int, d: _dt.dtype) -> NDArray:
 def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
              out: Any = None, device: Any = None, layout: Any = None,
              requires_grad: bool = False) -> Tensor:
-    """Matches `torch.logspace`: base ** linspace(start, end, steps)."""
+    """Matches `torch.logspace`: base ** linspace(start, end, steps), within an ulp of torch's
+    (its vectorised pow rounds differently)."""
     start, end, steps = float(_num(start)), float(_num(end)), int(_num(steps))
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
