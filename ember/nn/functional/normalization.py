@@ -126,7 +126,11 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, "
                            f"but got input of shape {list(input.shape)} and num_groups="
                            f"{num_groups}")
-    out = _normalize(input.reshape(n, num_groups, -1), (2,), eps).reshape(input.shape)
+    grouped = input.reshape(n, num_groups, -1)  # (N, G, C/G * spatial)
+    if _fusable(input):
+        out = _Normalize.apply(grouped, None, None, (2,), eps, None).reshape(input.shape)
+    else:
+        out = _normalize(grouped, (2,), eps).reshape(input.shape)
     bshape = (1, c) + (1,) * (input.ndim - 2)
     if weight is not None:
         out = out * weight.reshape(bshape)
