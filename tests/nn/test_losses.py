@@ -245,3 +245,18 @@ def test_fused_cross_entropy_matches_composed_reference(reduction: str) -> None:
         outs.append((loss.detach().numpy(), g.detach().numpy(), gg.numpy()))
     for f, c in zip(*outs):
         np.testing.assert_allclose(f, c, rtol=1e-10, atol=1e-12)
+
+
+def test_shape_and_dtype_errors_match_torch() -> None:
+    F = ember.nn.functional
+    with pytest.raises(ValueError, match=r"Expected input batch_size \(2\) to match target "
+                       r"batch_size \(3\)"):
+        F.cross_entropy(ember.zeros(2, 3), ember.zeros(3, dtype=ember.int64))
+    with pytest.raises(RuntimeError, match=r"Expected target size \[2, 4\], got \[2, 5\]"):
+        F.cross_entropy(ember.zeros(2, 3, 4), ember.zeros(2, 5, dtype=ember.int64))
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output "
+                       "type Long"):
+        F.binary_cross_entropy_with_logits(ember.ones(2), ember.ones(2, dtype=ember.int64))
+    e = F.cross_entropy(ember.ones(2, 3), ember.ones(2, 3, dtype=ember.float64))
+    assert e.dtype == ember.float64
+    assert np.isnan(float(F.cross_entropy(ember.zeros(0, 3), ember.zeros(0, dtype=ember.int64))))

@@ -57,6 +57,9 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """Matches `torch.nn.functional.leaky_relu`."""
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f'"leaky_relu_cpu" not implemented for '
+                                  f"'{input.dtype._legacy[:-6]}'")
     out = ember.where(input > 0, input, input * negative_slope)
     return _inplace(input, out, inplace)
 

@@ -58,10 +58,11 @@ def _check_target(input: Tensor, target: Tensor) -> None:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
                            f"{target.dtype._legacy[:-6]}")
     want = (input.shape[0],) + tuple(input.shape[2:])
+    if target.ndim == 0 or target.shape[0] != input.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({target.shape[0] if target.ndim else 0}).")
     if tuple(target.shape) != want:
-        raise RuntimeError(f"Expected target size {list(want)}, got {list(target.shape)}"
-                           if input.ndim > 2 else f"Expected input batch_size ({input.shape[0]}) "
-                           f"to match target batch_size ({target.shape[0] if target.ndim else 0}).")
+        raise RuntimeError(f"Expected target size {list(want)}, got {list(target.shape)}")
 
 
 def _nll_parts(lp: Tensor, target: Tensor, weight: Tensor | None,
