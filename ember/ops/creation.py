@@ -376,13 +376,17 @@ def _lin(start: float, end: float, steps: int, d: _dt.dtype) -> NDArray:
 def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
              out: Any = None, device: Any = None, layout: Any = None,
              requires_grad: bool = False) -> Tensor:
-    """Matches `torch.logspace`: base ** linspace(start, end, steps), within an ulp of torch's
-    (its vectorised pow rounds differently)."""
+    """Matches `torch.logspace`: base ** linspace(start, end, steps), within a few ulps of
+    torch's values (its vectorised exponent and pow round differently)."""
     start, end, steps = float(_num(start)), float(_num(end)), int(_num(steps))
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     d = _dt.to_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
-    vals = np.power(float(base), _lin(start, end, steps, _dt.float64))
+    # the exponents are rounded to the dtype first, as torch's kernel computes them in it
+    ex = _lin(start, end, steps, d)
+    if d.is_floating_point:
+        ex = ex.astype(d.to_numpy()).astype(np.float64)
+    vals = np.power(float(base), ex)
     return _finish(vals.astype(d.to_numpy()), requires_grad)
 
 

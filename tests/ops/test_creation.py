@@ -237,3 +237,17 @@ def test_arange_hypothesis(start: int, end: int, step: int, as_float: bool) -> N
         _same(lambda m: m.arange(start / 4, end / 3, step / 5), rtol=2.4e-7, atol=2.4e-7 * bound)
     else:
         _same(lambda m: m.arange(start, end, step))
+
+
+def test_logspace_long_within_a_few_ulps() -> None:
+    for dtype in ("float32", "float64"):
+        rtol = 1e-6 if dtype == "float32" else 5e-15
+        _same(lambda m: m.logspace(-2.3, 3.1, 777, dtype=getattr(m, dtype)), rtol=rtol)
+        _same(lambda m: m.logspace(-2.3, 3.1, 500, base=2.0, dtype=getattr(m, dtype)),
+              rtol=rtol)
+
+
+def test_linspace_long_exact() -> None:
+    for n in (100, 1000, 1777):
+        _same(lambda m: m.linspace(-7.3, 41.9, n))
+        _same(lambda m: m.linspace(-7.3, 41.9, n, dtype=m.float64))
