@@ -9,6 +9,7 @@ import numpy as np
 
 import ember
 from ember.autograd.function import Primitive
+from ember.autograd.grad_mode import is_grad_enabled
 from ember.nn.functional.activation import logsigmoid
 from ember.tensor import Tensor
 
@@ -94,7 +95,10 @@ class _CrossEntropyIndices(Primitive):
         m = np.where(np.isfinite(m), m, 0)
         picked = np.take_along_axis(x, safe[:, None], 1)[:, 0] - m[:, 0]  # (N, d1, ...)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            lse = np.log(np.sum(np.exp(x - m), axis=1))
+            e = np.exp(x - m)
+            total_e = np.sum(e, axis=1)
+            lse = np.log(total_e)
+            ctx.prob = e / np.expand_dims(total_e, 1)  # softmax, reused by backward
             loss = (lse - picked) * wy
             if reduction == "none":
                 return loss.astype(x.dtype, copy=False)
@@ -113,7 +117,9 @@ class _CrossEntropyIndices(Primitive):
         np.put_along_axis(onehot, ctx.safe[:, None], 1, 1)
         w = Tensor._make(np.expand_dims(scale, 1).astype(x._data.dtype))  # (N, 1, d1, ...)
         gg = g.unsqueeze(1) if ctx.reduction == "none" else g
-        return (ember.softmax(x, 1) - Tensor._make(onehot)) * (w * gg), None, None, None
+        # create_graph needs softmax as a function of x; otherwise the forward's copy will do
+        prob = ember.softmax(x, 1) if is_grad_enabled() else Tensor._make(ctx.prob)
+        return (prob - Tensor._make(onehot)) * (w * gg), None, None, None
 
 
 def _fused_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
