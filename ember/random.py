@@ -14,8 +14,8 @@ from ember import dtypes as _dt
 from ember.tensor import Tensor
 
 
-def zeros_like(t: Tensor) -> Tensor:
-    return Tensor._make(np.zeros_like(t._data))
+def _zeros_like(t: Tensor) -> Tensor:
+    return Tensor._make(np._zeros_like(t._data))
 
 __all__ = [
     "Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
@@ -397,8 +397,8 @@ def bernoulli(input: Tensor, p: Any = None, *, generator: Generator | None = Non
               out: Any = None) -> Tensor:
     """Matches `torch.bernoulli`, bit for bit: 1 where a uniform is below p (see `bernoulli_`)."""
     if p is None:
-        return _bernoulli_(zeros_like(input), input, generator=generator)
-    return _bernoulli_(zeros_like(input), p, generator=generator)
+        return _bernoulli_(_zeros_like(input), input, generator=generator)
+    return _bernoulli_(_zeros_like(input), p, generator=generator)
 
 
 def _tensor_p_uniforms(g: Generator, n: int, p_dtype: Any) -> NDArray:
