@@ -15,7 +15,7 @@ from ember.tensor import Tensor
 
 
 def _zeros_like(t: Tensor) -> Tensor:
-    return Tensor._make(np._zeros_like(t._data))
+    return Tensor._make(np.zeros_like(t._data))
 
 __all__ = [
     "Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
