@@ -232,3 +232,46 @@ def test_same_seed_gives_torch_masks_and_weights() -> None:
         # normal_ on >= 16 elements is reproduced within float32 rounding, not bit-exactly
         np.testing.assert_allclose(ee.weight.detach().numpy(), te.weight.detach().numpy(),
                                    rtol=1e-6, atol=2e-7)
+
+
+def _tiny_lm(lib):  # type: ignore[no-untyped-def]
+    """A GPT-shaped stack written once against either library."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte = nn.Embedding(11, 8)
+            self.ln = nn.LayerNorm(8, bias=False)
+            self.fc = nn.Linear(8, 16)
+            self.act = nn.GELU(approximate="tanh")
+            self.proj = nn.Linear(16, 8)
+            self.drop = nn.Dropout(0.0)
+            self.ln_f = nn.RMSNorm(8)
+            self.head = nn.Linear(8, 11, bias=False)
+
+        def forward(self, idx, targets):  # type: ignore[no-untyped-def]
+            x = self.wte(idx)  # (B, T, C)
+            x = x + self.drop(self.proj(self.act(self.fc(self.ln(x)))))
+            logits = self.head(self.ln_f(x))  # (B, T, V)
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1),
+                                   ignore_index=-1)
+
+    return Tiny()
+
+
+def test_tiny_language_model_step_matches_torch() -> None:
+    t, e = _tiny_lm(torch), _tiny_lm(ember)
+    assert list(e.state_dict()) == list(t.state_dict())
+    _copy_weights(e, t)
+    idx = R.integers(0, 11, (2, 5))
+    tgt = R.integers(0, 11, (2, 5))
+    tgt[0, 1] = -1
+    el = e(ember.tensor(idx), ember.tensor(tgt))
+    tl = t(torch.tensor(idx), torch.tensor(tgt))
+    np.testing.assert_allclose(float(el), float(tl.detach()), rtol=1e-5)
+    el.backward()
+    tl.backward()
+    for (k, p), (_, q) in zip(e.named_parameters(), t.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
