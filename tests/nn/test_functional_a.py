@@ -254,3 +254,17 @@ def test_fused_batch_norm_matches_composed_reference() -> None:
                      *[g.detach().numpy() for g in grads], *[s.numpy() for s in second]])
     for f, c in zip(*outs):
         np.testing.assert_allclose(f, c, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["relu", "elu", "leaky_relu", "hardtanh", "silu", "selu", "celu",
+                                  "relu6", "hardswish", "hardsigmoid", "mish"])
+def test_inplace_on_non_leaf_backpropagates_as_torch(name: str) -> None:
+    grads = []
+    for lib in (ember, torch):
+        a = lib.tensor([-4.0, -1.0, 0.5, 2.0, 4.0], requires_grad=True)
+        x = a * 1.0
+        y = getattr(lib.nn.functional, name)(x, inplace=True)
+        assert y is x
+        (y * lib.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).sum().backward()
+        grads.append(a.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1.3e-6, atol=1e-5)

@@ -30,6 +30,12 @@ def _inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
     return input.copy_(out)
 
 
+def _src(input: Tensor, inplace: bool) -> Tensor:
+    """The tensor to compute from: a clone when an in-place result would overwrite a value that
+    the computation saves for backward (x * sigmoid(x) keeps x)."""
+    return input.clone() if inplace and input.requires_grad else input
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """Matches `torch.nn.functional.relu`."""
     return input.relu_() if inplace else ember.relu(input)
@@ -95,12 +101,14 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """Matches `torch.nn.functional.silu`."""
-    return _inplace(input, input * ember.sigmoid(input), inplace)
+    x = _src(input, inplace)
+    return _inplace(input, x * ember.sigmoid(x), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """Matches `torch.nn.functional.mish`: x * tanh(softplus(x))."""
-    return _inplace(input, input * ember.tanh(softplus(input)), inplace)
+    x = _src(input, inplace)
+    return _inplace(input, x * ember.tanh(softplus(x)), inplace)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -179,9 +187,10 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """Matches `torch.nn.functional.hardswish`: x*relu6(x+3)/6."""
-    lo, hi = input <= -3.0, input >= 3.0
-    mid = input * (input + 3.0) / 6.0
-    out = ember.where(hi, input, ember.where(lo, ember.zeros_like(input), mid))
+    x = _src(input, inplace)
+    lo, hi = x <= -3.0, x >= 3.0
+    mid = x * (x + 3.0) / 6.0
+    out = ember.where(hi, x, ember.where(lo, ember.zeros_like(x), mid))
     return _inplace(input, out, inplace)
 
 
