@@ -148,6 +148,8 @@ def test_embedding() -> None:
     check(lambda lib, i, ww: lib.nn.functional.embedding(i, ww), idx, w)
     check(lambda lib, i, ww: lib.nn.functional.embedding(i, ww, padding_idx=2), idx, w)
     check(lambda lib, i, ww: lib.nn.functional.embedding(i, ww, padding_idx=-1), idx, w)
+    check(lambda lib, i, ww: lib.nn.functional.embedding(i, ww, padding_idx=0,
+                                                         scale_grad_by_freq=True), idx, w)
     with pytest.raises(IndexError, match="index out of range in self"):
         ember.nn.functional.embedding(ember.tensor([6]), ember.tensor(w))
     with pytest.raises(RuntimeError, match="'indices' to have one of the following scalar types"):

@@ -15,30 +15,33 @@ class _Embedding(Primitive):
     """weight[indices]. VJP: scatter-add g into the rows (padding_idx's row gets zero)."""
 
     @staticmethod
-    def forward(ctx, weight, indices, padding_idx):  # type: ignore[no-untyped-def]
+    def forward(ctx, weight, indices, padding_idx, scale_by_freq):  # type: ignore[no-untyped-def]
         ctx.idx = indices
         ctx.padding_idx = padding_idx
+        ctx.scale_by_freq = scale_by_freq
         ctx.num = weight.shape[0]
         return weight[indices]
 
     @staticmethod
-    def backward(ctx, g: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[no-untyped-def]
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, None, None, None]:  # type: ignore[no-untyped-def]
         idx = ctx.idx.reshape(-1)
+        keep = None
         if ctx.padding_idx is not None:
-            keep = (idx != ctx.padding_idx).astype(np.int64)
-        else:
-            keep = None
+            keep = (idx != ctx.padding_idx).astype(np.float64)
+        if ctx.scale_by_freq:  # each row's gradient divided by how often its index occurs
+            freq = 1.0 / np.bincount(idx, minlength=ctx.num)[idx]
+            keep = freq if keep is None else keep * freq
         flat = g.reshape(-1, g.shape[-1])  # (B, D)
         if keep is not None:
             flat = flat * Tensor._make(keep[:, None].astype(flat._data.dtype))
         out = ember.zeros((ctx.num, g.shape[-1]), dtype=g.dtype)
-        return out.index_add(0, Tensor._make(idx), flat), None, None
+        return out.index_add(0, Tensor._make(idx), flat), None, None, None
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Matches `torch.nn.functional.embedding` (scale_grad_by_freq and sparse are ignored)."""
+    """Matches `torch.nn.functional.embedding` (sparse=True still gives a dense gradient)."""
     if input.dtype not in (ember.int64, ember.int32):
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following "
                            "scalar types: Long, Int; but got "
@@ -57,7 +60,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise IndexError("index out of range in self")
     if max_norm is not None:
         _renorm_rows(weight, np.unique(idx), max_norm, norm_type)
-    return _Embedding.apply(weight, idx.astype(np.int64), padding_idx)
+    return _Embedding.apply(weight, idx.astype(np.int64), padding_idx, scale_grad_by_freq)
 
 
 def _renorm_rows(weight: Tensor, rows: np.ndarray, max_norm: float, norm_type: float) -> None:

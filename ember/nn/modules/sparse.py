@@ -17,8 +17,8 @@ __all__ = ["Embedding"]
 
 
 class Embedding(Module):
-    """Matches `torch.nn.Embedding` (init N(0, 1), the padding_idx row zeroed;
-    scale_grad_by_freq and sparse are stored but have no effect)."""
+    """Matches `torch.nn.Embedding` (init N(0, 1), the padding_idx row zeroed; sparse=True still
+    gives a dense gradient)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,
