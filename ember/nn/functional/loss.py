@@ -207,6 +207,12 @@ def _size_warning(input: Tensor, target: Tensor) -> None:
                       "broadcasting. Please ensure they have the same size.", stacklevel=3)
 
 
+def _need_float(input: Tensor, kernel: str) -> None:
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f'"{kernel}" not implemented for '
+                                  f"'{input.dtype._legacy[:-6]}'")
+
+
 def _weighted(loss: Tensor, weight: Tensor | None) -> Tensor:
     return loss if weight is None else loss * weight
 
@@ -216,6 +222,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
     """Matches `torch.nn.functional.mse_loss`."""
     reduction = _resolve(size_average, reduce, reduction)
     _size_warning(input, target)
+    _need_float(input, "mse_cpu")
     d = input - target
     return _reduce(_weighted(d * d, weight), reduction)
 
@@ -235,6 +242,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
     _size_warning(input, target)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _need_float(input, "smooth_l1_cpu")
     d = ember.abs(input - target)
     if beta == 0:
         return _reduce(d, reduction)
@@ -246,6 +254,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     """Matches `torch.nn.functional.huber_loss`: 0.5 d^2 below delta, delta(|d| - delta/2) above."""
     reduction = _resolve(None, None, reduction)
     _size_warning(input, target)
+    _need_float(input, "huber_cpu")
     d = ember.abs(input - target)
     loss = ember.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
     return _reduce(_weighted(loss, weight), reduction)
