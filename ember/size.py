@@ -36,17 +36,20 @@ class device:
     """Matches `torch.device` for the CPU; asking for an accelerator gets a clear error."""
 
     __slots__ = ("type", "index")
+    type: str
+    index: int | None
 
     def __init__(self, type: Any = "cpu", index: int | None = None) -> None:  # noqa: A002
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        name = str(type)
+        spec: Any = type
+        if isinstance(spec, device):
+            spec, index = spec.type, spec.index
+        name = str(spec)
         if ":" in name:
             name, idx = name.split(":", 1)
             index = int(idx)
         if name not in ("cpu", "meta"):
             raise RuntimeError(
-                f"ember runs on the CPU only: device '{type}' is not available "
+                f"ember runs on the CPU only: device '{spec}' is not available "
                 "(torch.cuda.is_available() is False here)"
             )
         self.type = name

@@ -22,7 +22,8 @@ __all__ = [
     'hstack', 'vstack', 'dstack', 'repeat', 'tile', 'repeat_interleave', 'flip', 'fliplr',
     'flipud', 'roll', 'rot90', 'tril', 'triu', 'diagonal', 'diag_embed', 'diag', 'meshgrid',
     'unfold', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'column_stack', 'slice_scatter',
-    'select_scatter', 'hsplit', 'vsplit', 'dsplit',
+    'select_scatter', 'hsplit', 'vsplit', 'dsplit', 'diagflat', 'block_diag', 'cartesian_prod',
+    'row_stack', 'narrow_copy',
 ]
 
 
@@ -830,6 +831,51 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     from ember.ops.creation import clone
 
     return clone(Diagonal.apply(input, int(diagonal), 0, 1))
+
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    """Matches `torch.diagflat`: the flattened input on the (offset) diagonal of a matrix."""
+    return diag_embed(reshape(input, (-1,)), offset, 0, 1)
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """Matches `torch.block_diag`: 0-D and 1-D inputs count as (1, 1) and (1, n) blocks."""
+    from ember.ops.indexing import IndexPut
+
+    blocks = [reshape(t, (1, -1)) if t.ndim <= 1 else t for t in tensors]
+    for i, b in enumerate(blocks):
+        if b.ndim != 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. "
+                               f"Input {i} has {b.ndim} dimensions")
+    dtype = _dt.result_dtype([b.dtype for b in blocks], [], []) if blocks else _dt.float32
+    rows, cols = sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)
+    out = Tensor._make(np.zeros((rows, cols), dtype=dtype.np))
+    r = c = 0
+    for b in blocks:
+        h, w = b.shape
+        out = IndexPut.apply(out, b.to(dtype), (slice(r, r + h), slice(c, c + w)), False)
+        r, c = r + h, c + w
+    return out
+
+
+def cartesian_prod(*tensors: Tensor) -> Tensor:
+    """Matches `torch.cartesian_prod`: rows of all combinations (one input: itself)."""
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([reshape(g, (-1,)) for g in grids], 1)
+
+
+def row_stack(tensors: Any) -> Tensor:
+    """Matches `torch.row_stack` (an alias of vstack)."""
+    return vstack(tensors)
+
+
+def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """Matches `torch.narrow_copy`."""
+    from ember.ops.creation import clone
+
+    return clone(narrow(input, dim, start, length))
 
 
 # ---- grids and windows -----------------------------------------------------------------------

@@ -28,7 +28,7 @@ def default_convert(data: Any) -> Any:
     return data
 
 
-def default_collate(batch: list[Any]) -> Any:
+def default_collate(batch: Any) -> Any:
     """Matches `torch.utils.data.default_collate`: tensors and arrays are stacked, numbers become
     tensors (float -> float64, int -> int64), strings stay a list, dicts/sequences/namedtuples
     are collated field by field."""
@@ -58,11 +58,11 @@ def default_collate(batch: list[Any]) -> Any:
         except TypeError:
             return collated
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        transposed = [default_collate(list(s)) for s in zip(*batch)]
+        transposed = [default_collate(s) for s in zip(*batch)]  # tuples, as torch's
         if isinstance(elem, tuple):
             return transposed  # torch returns a list here, for backwards compatibility
         try:
