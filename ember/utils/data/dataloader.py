@@ -222,8 +222,10 @@ class DataLoader:
         return len(self._index_sampler)
 
     def __del__(self) -> None:
-        if self._iterator is not None:
-            self._iterator.shutdown()
+        # getattr: __init__ may have raised (bad arguments) before _iterator was set
+        it = getattr(self, "_iterator", None)
+        if it is not None:
+            it.shutdown()
 
 
 class _InfiniteConstantSampler(Sampler[None]):
