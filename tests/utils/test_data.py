@@ -208,3 +208,109 @@ def test_persistent_workers_serve_several_epochs() -> None:
     pids2 = {s[2] for b in dl for s in b}
     assert pids1 == pids2 and len(list(dl)) == 2
     dl._iterator.shutdown()
+
+
+SHUFFLED = {
+    "randperm": lambda m, d: m.randperm(20).tolist(),
+    "random": lambda m, d: list(d.RandomSampler(range(20))),
+    "random-replacement": lambda m, d: list(d.RandomSampler(range(20), replacement=True)),
+    "random-num_samples": lambda m, d: list(d.RandomSampler(range(7), num_samples=17)),
+    "random-generator": lambda m, d: list(d.RandomSampler(
+        range(7), generator=m.Generator().manual_seed(3))),
+    "subset-random": lambda m, d: list(d.SubsetRandomSampler([3, 5, 7, 9, 11])),
+    "weighted": lambda m, d: list(d.WeightedRandomSampler([0.1, 0.5, 0.2, 0.2], 10)),
+    "weighted-no-replacement": lambda m, d: list(d.WeightedRandomSampler(
+        [0.1, 0.5, 0.2, 0.2, 1, 3], 4, replacement=False)),
+    "random_split": lambda m, d: [list(s) for s in d.random_split(range(11), [0.3, 0.3, 0.4])],
+    "loader-shuffle": lambda m, d: ([b.tolist() for b in d.DataLoader(
+        m.arange(10), batch_size=3, shuffle=True)], m.rand(3).tolist()),
+    "loader-shuffle-generator": lambda m, d: [b.tolist() for b in d.DataLoader(
+        m.arange(10), batch_size=3, shuffle=True, generator=m.Generator().manual_seed(1))],
+    "loader-two-epochs": lambda m, d: [[b.tolist() for b in dl] for dl in [d.DataLoader(
+        m.arange(9), batch_size=4, shuffle=True, drop_last=True)] * 2],
+    "loader-workers": lambda m, d: ([b.tolist() for b in d.DataLoader(
+        m.arange(10), batch_size=3, shuffle=True, num_workers=2)], m.rand(2).tolist()),
+}
+
+
+@pytest.mark.parametrize("name", list(SHUFFLED))
+def test_shuffled_orders_equal_torchs_for_the_same_seed(name: str) -> None:
+    torch.manual_seed(5)
+    ref = SHUFFLED[name](torch, tdata)
+    ember.manual_seed(5)
+    assert SHUFFLED[name](ember, edata) == ref
+
+
+def test_distributed_sampler_matches_torch() -> None:
+    for n, replicas, drop_last, shuffle in [(10, 3, False, True), (10, 3, True, True),
+                                            (11, 4, False, False), (2, 4, False, True)]:
+        for rank in range(replicas):
+            t = tdata.DistributedSampler(range(n), replicas, rank, shuffle=shuffle, seed=7,
+                                         drop_last=drop_last)
+            e = edata.DistributedSampler(range(n), replicas, rank, shuffle=shuffle, seed=7,
+                                         drop_last=drop_last)
+            for epoch in (0, 3):
+                t.set_epoch(epoch)
+                e.set_epoch(epoch)
+                assert list(e) == list(t) and len(e) == len(t)
+    with pytest.raises(ValueError, match=r"Invalid rank 3, rank should be in the interval "):
+        edata.DistributedSampler(range(5), 3, 3)
+    with pytest.raises(RuntimeError, match="distributed"):
+        edata.DistributedSampler(range(5))  # no process group to ask
+
+
+class NumpyDraw(edata.Dataset):
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int):
+        return i, float(np.random.random_sample()), edata.get_worker_info().seed
+
+
+def test_workers_seed_numpy_like_torch() -> None:
+    from torch.utils.data._utils.worker import _generate_state
+
+    ember.manual_seed(11)
+    rows = [s for b in edata.DataLoader(NumpyDraw(), batch_size=1, num_workers=2,
+                                        collate_fn=lambda b: b) for s in b]
+    ember.manual_seed(11)
+    base = int(ember.empty((), dtype=ember.int64).random_().item())
+    streams = [np.random.RandomState(_generate_state(base, wid)) for wid in range(2)]
+    for i, draw, seed in rows:
+        wid = i % 2  # batches go to the workers round-robin
+        assert seed == base + wid
+        assert draw == streams[wid].random_sample()
+    assert rows[0][1] != rows[1][1]  # the two workers' NumPy streams differ
+
+
+def test_loader_guards_and_iterator_match_torch() -> None:
+    for mod in (tdata, edata):
+        ds = mod.TensorDataset(*(torch.arange(5),) if mod is tdata else (ember.arange(5),))
+        with pytest.raises(ValueError, match="multiprocessing_context can only be used"):
+            mod.DataLoader(ds, multiprocessing_context="fork")
+        with pytest.raises(ValueError, match="should specify a valid start method"):
+            mod.DataLoader(ds, num_workers=1, multiprocessing_context="nope")
+        dl = mod.DataLoader(ds, batch_size=2)
+        with pytest.raises(ValueError, match="batch_size attribute should not be set after "
+                                             "DataLoader is initialized"):
+            dl.batch_size = 3
+        dl.num_workers = 0  # not a guarded attribute
+        it = iter(dl)
+        assert len(it) == 3 and iter(it) is it
+        assert [b[0].tolist() for b in it] == [[0, 1], [2, 3], [4]]
+        with pytest.warns(UserWarning, match="'pin_memory' argument is set as true but no "
+                                             "accelerator is found"):
+            iter(mod.DataLoader(ds, pin_memory=True))
+
+
+def test_dataset_classes_refuse_what_torch_refuses() -> None:
+    for mod in (tdata, edata):
+        with pytest.raises(TypeError, match="abstract"):
+            mod.IterableDataset()
+        with pytest.raises(AssertionError, match="ChainDataset only supports IterableDataset"):
+            list(mod.ChainDataset([range(2)]))
+    with pytest.raises(TypeError) as te:
+        tdata.default_collate([np.array(["a"]), np.array(["b"])])
+    with pytest.raises(TypeError) as ee:
+        edata.default_collate([np.array(["a"]), np.array(["b"])])
+    assert str(ee.value) == str(te.value)

@@ -9,6 +9,6 @@ from ember.utils.data.dataset import (  # noqa: F401
     random_split,
 )
 from ember.utils.data.sampler import (  # noqa: F401
-    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
-    WeightedRandomSampler,
+    BatchSampler, DistributedSampler, RandomSampler, Sampler, SequentialSampler,
+    SubsetRandomSampler, WeightedRandomSampler,
 )

@@ -69,5 +69,6 @@ def default_collate(batch: Any) -> Any:
             return type(elem)(transposed)  # type: ignore[call-arg]
         except TypeError:
             return transposed
+    found = elem.dtype if isinstance(elem, (np.ndarray, np.generic)) else type(elem)
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts "
-                    f"or lists; found {type(elem)}")
+                    f"or lists; found {found}")

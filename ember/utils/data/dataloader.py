@@ -7,9 +7,12 @@ import queue
 import random
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ember.utils.data.collate import default_collate, default_convert
 from ember.utils.data.dataset import Dataset, IterableDataset
@@ -130,6 +133,21 @@ class DataLoader:
             raise ValueError("prefetch_factor option should be non-negative")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:
+            if num_workers == 0:
+                raise ValueError("multiprocessing_context can only be used with multi-process "
+                                 f"loading (num_workers > 0), but got num_workers={num_workers}")
+            if isinstance(multiprocessing_context, str):
+                methods = mp.get_all_start_methods()
+                if multiprocessing_context not in methods:
+                    raise ValueError("multiprocessing_context option should specify a valid "
+                                     f"start method in {methods!r}, but got "
+                                     f"multiprocessing_context={multiprocessing_context!r}")
+                multiprocessing_context = mp.get_context(multiprocessing_context)
+            elif not isinstance(multiprocessing_context, mp.context.BaseContext):
+                raise TypeError("multiprocessing_context option should be a valid context object "
+                                "or a string specifying the start method, but got "
+                                f"multiprocessing_context={multiprocessing_context}")
         self.dataset = dataset
         self.num_workers = num_workers
         self.prefetch_factor = prefetch_factor
@@ -181,6 +199,7 @@ class DataLoader:
             collate_fn = default_collate if batch_sampler is not None else default_convert
         self.collate_fn = collate_fn
         self._iterator: _MultiProcessIter | None = None
+        self._initialized = True
 
     @property
     def _auto_collation(self) -> bool:
@@ -194,9 +213,15 @@ class DataLoader:
         return _Fetcher(self.dataset, self._auto_collation, self.collate_fn, self.drop_last,
                         self.batch_size)
 
+    def __setattr__(self, attr: str, val: Any) -> None:
+        if attr in _FROZEN_ATTRS and getattr(self, "_initialized", False):
+            raise ValueError(f"{attr} attribute should not be set after "
+                             f"{self.__class__.__name__} is initialized")
+        super().__setattr__(attr, val)
+
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
-            return self._single_process_iter()
+            return _SingleProcessIter(self)
         if self.persistent_workers:
             if self._iterator is None or self._iterator.closed:
                 self._iterator = _MultiProcessIter(self)
@@ -204,14 +229,6 @@ class DataLoader:
                 self._iterator.new_epoch()
             return self._iterator
         return _MultiProcessIter(self)
-
-    def _single_process_iter(self) -> Iterator[Any]:
-        fetcher = self._fetcher()
-        for indices in self._index_sampler:
-            try:
-                yield fetcher.fetch(indices)
-            except StopIteration:
-                return
 
     def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
@@ -226,6 +243,74 @@ class DataLoader:
         it = getattr(self, "_iterator", None)
         if it is not None:
             it.shutdown()
+
+
+_FROZEN_ATTRS = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset",
+                 "persistent_workers")
+
+
+def _base_seed(loader: DataLoader) -> int:
+    """torch draws one int64 from the loader's generator (or the global RNG) per iterator, even
+    without workers; drawing it keeps a shuffled order equal to torch's for the same seed."""
+    import ember
+
+    t = ember.empty((), dtype=ember.int64).random_(generator=loader.generator)
+    return int(t.item())
+
+
+def _warn_pin_memory(loader: DataLoader) -> None:
+    if loader.pin_memory:
+        warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then "
+                      "device pinned memory won't be used.", stacklevel=3)
+
+
+class _SingleProcessIter:
+    """Batches fetched in this process, one per `next`."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        _warn_pin_memory(loader)
+        self.loader = loader
+        self.sampler_iter = iter(loader._index_sampler)  # before the seed draw, as torch
+        self.base_seed = _base_seed(loader)
+        self.fetcher = loader._fetcher()
+
+    def __iter__(self) -> _SingleProcessIter:
+        return self
+
+    def __next__(self) -> Any:
+        indices = next(self.sampler_iter)
+        return self.fetcher.fetch(indices)  # an exhausted iterable dataset raises StopIteration
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def _numpy_seed(base_seed: int, worker_id: int) -> list[int]:
+    """torch's `_generate_state`: a worker's NumPy seed, four uint32 words mixed from the base
+    seed and the worker id (so NumPy augmentations differ between workers, as in torch)."""
+    mask = 0xFFFFFFFF
+    mult_a, mix_l, mix_r = 0x931E8875, 0xCA01F9DD, 0x4973F715
+    hash_a = 0x43B0D7E5
+
+    def hash_(value: int) -> int:
+        nonlocal hash_a
+        value = (value ^ hash_a) & mask
+        hash_a = (hash_a * mult_a) & mask
+        value = (value * hash_a) & mask
+        return (value ^ (value >> 16)) & mask
+
+    def mix(x: int, y: int) -> int:
+        r = (((mix_l * x) & mask) - ((mix_r * y) & mask)) & mask
+        return (r ^ (r >> 16)) & mask
+
+    pool = [hash_(v) for v in (worker_id, base_seed & mask, base_seed >> 32, 0)]
+    for i_src in range(4):
+        for i_dst in range(4):
+            if i_src != i_dst:
+                pool[i_dst] = mix(pool[i_dst], hash_(pool[i_src]))
+    hash_a = 0x8B51F9DD
+    mult_a = 0x58F38DED
+    return [hash_(v) for v in pool]
 
 
 class _InfiniteConstantSampler(Sampler[None]):
@@ -246,6 +331,7 @@ def _worker_loop(worker_id: int, loader_state: tuple[Any, ...], index_queue: Any
     seed = base_seed + worker_id
     random.seed(seed)
     ember.manual_seed(seed)
+    np.random.seed(_numpy_seed(base_seed, worker_id))
     _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
     fetcher = _Fetcher(dataset, auto, collate_fn, drop_last, batch_size)
     init_error = None
@@ -287,8 +373,6 @@ class _MultiProcessIter:
     """Hands index batches to workers round-robin and returns their results in order."""
 
     def __init__(self, loader: DataLoader) -> None:
-        import ember
-
         self.closed = True  # until the workers exist, there is nothing to shut down
         self.loader = loader
         ctx = loader.multiprocessing_context
@@ -296,8 +380,8 @@ class _MultiProcessIter:
             ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         elif isinstance(ctx, str):
             ctx = mp.get_context(ctx)
-        gen = loader.generator
-        self.base_seed = int(ember.empty((), dtype=ember.int64).random_(generator=gen).item())
+        _warn_pin_memory(loader)
+        self.base_seed = _base_seed(loader)
         self.n = loader.num_workers
         self.result_queue = ctx.Queue()
         self.index_queues = [ctx.Queue() for _ in range(self.n)]

@@ -21,11 +21,9 @@ class Dataset(Generic[T]):
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset[T]):
-    """Matches `torch.utils.data.IterableDataset`: a dataset that is iterated, not indexed."""
-
-    def __iter__(self) -> Iterator[T]:
-        raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
+class IterableDataset(Dataset[T], Iterable[T]):
+    """Matches `torch.utils.data.IterableDataset`: a dataset that is iterated, not indexed.
+    Abstract, as torch's: a subclass must define `__iter__`."""
 
     def __add__(self, other: Dataset[T]) -> ChainDataset:  # type: ignore[override]
         return ChainDataset([self, other])
@@ -105,10 +103,17 @@ class ChainDataset(IterableDataset[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         for d in self.datasets:
-            yield from d  # type: ignore[misc]
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            yield from d
 
     def __len__(self) -> int:
-        return sum(len(d) for d in self.datasets)  # type: ignore[arg-type, misc]
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            total += len(d)  # type: ignore[arg-type]
+        return total
 
 
 class Subset(Dataset[T]):
