@@ -86,14 +86,36 @@ def _infer_array(data: Any, dtype: _dt.dtype | None) -> NDArray:
         return data
     if not isinstance(data, np.ndarray):
         inferred, _ = _infer_dtype(data)
-        data = np.array(_strip_tensors(data),
-                        dtype=(inferred or _dt.get_default_dtype()).to_numpy())
+        base = inferred or _dt.get_default_dtype()
+        if dtype is not None and base is not _dt.bool_:
+            # torch converts each Python number straight to the target dtype: build at full
+            # width first, so tensor(0.1, dtype=float64) is not rounded through float32
+            base = _dt.float64 if base.is_floating_point else _dt.int64
+        data = np.array(_strip_tensors(data), dtype=base.to_numpy())
         if dtype is None:
             return data
+        if dtype.np.kind in "iu":
+            _check_int_overflow(data, dtype)
     # casting afterwards wraps out-of-range ints (-3 as uint8 is 253) and overflows floats to
     # inf, silently, as torch does
     with np.errstate(over="ignore", invalid="ignore"):
         return data.astype(dtype.to_numpy())  # type: ignore[union-attr]
+
+
+def _check_int_overflow(wide: NDArray, dtype: _dt.dtype) -> None:
+    """torch refuses Python numbers outside an integer dtype's range (c10's `overflows`): floats
+    (before truncation) beyond [min, max] or nan; ints above max or, for unsigned targets, below
+    -max (so -3 becomes 253 in uint8 but -256 is refused)."""
+    info = np.iinfo(dtype.np)
+    lo = info.min if info.min < 0 else -int(info.max)
+    if wide.dtype.kind == "f":
+        bad = np.isnan(wide) | (wide < info.min) | (wide > info.max)
+    elif wide.dtype.kind == "i":
+        bad = (wide < lo) | (wide > info.max)
+    else:
+        return
+    if bad.any():
+        raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -250,7 +272,8 @@ class ToCopy(Primitive):
     @staticmethod
     def forward(ctx: Node, a: NDArray, np_dtype: Any) -> NDArray:
         ctx.in_dtype = a.dtype
-        return a.astype(np_dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e308 -> float32 is inf, silently
+            return a.astype(np_dtype)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
