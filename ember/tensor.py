@@ -356,8 +356,8 @@ class Tensor:
         if self._data.size != 1:
             if what == "bool":
                 raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
-                               "to Scalar")
+            # float()/int() raise torch's ValueError (item() keeps its RuntimeError)
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return self._data.reshape(()).item()
 
     def __bool__(self) -> bool:
@@ -698,6 +698,8 @@ gather scatter scatter_add scatter_reduce index_select index_add index_copy inde
 index_put masked_select masked_scatter nonzero argwhere take take_along_dim topk sort argsort
 msort unique unique_consecutive kthvalue
 matmul mm bmm dot vdot outer inner mv addmm baddbmm tensordot kron cross
+arccos arcsin arctan arctan2 divide multiply subtract fix ger is_nonzero diagflat narrow_copy
+select_scatter slice_scatter
 """.split()
 
 INPLACE = """
@@ -706,6 +708,10 @@ expm1 log2 sqrt rsqrt sin cos tan tanh sigmoid relu erf floor ceil round trunc c
 clamp_min clamp_max lerp square reciprocal nan_to_num masked_fill logical_not logical_and
 logical_or scatter scatter_add index_add index_copy index_fill index_put masked_scatter
 addcmul addcdiv tril triu atan2 hypot fill zero copy
+absolute acos asin atan arccos arcsin arctan arctan2 cosh sinh erfc erfinv exp2 frac log10 xlogy
+bitwise_and bitwise_not bitwise_or bitwise_xor logical_xor cumsum cumprod eq ne lt le gt ge
+greater greater_equal less less_equal not_equal scatter_reduce addmm baddbmm divide multiply
+subtract fix
 """.split()
 # uniform_, normal_, bernoulli_, random_, exponential_, ... are attached by ember.random
 
