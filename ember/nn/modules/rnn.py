@@ -98,6 +98,11 @@ class RNNBase(Module):
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """Matches `torch.nn.RNNBase.flatten_parameters`: a cuDNN memory-layout step; ember's
+        weights are separate NumPy arrays already used as they are, so there is nothing to do."""
+        return None
+
     @property
     def all_weights(self) -> list[list[Parameter]]:
         per = 4 if self.bias else 2
