@@ -172,3 +172,27 @@ def test_ordered_dict_type_is_kept(tmp_path) -> None:
     ember.save(od, tmp_path / "o.pt")
     got = torch.load(tmp_path / "o.pt", weights_only=True)
     assert isinstance(got, collections.OrderedDict) and list(got) == ["b", "a"]
+
+
+def test_legacy_non_zip_files_from_torch_load(tmp_path) -> None:
+    x = torch.arange(12.0).reshape(3, 4)
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    obj = {"x": x, "row": x[1], "col": x[:, 2], "half": torch.ones(3, dtype=torch.float16),
+           "bf": torch.arange(4, dtype=torch.bfloat16), "mask": torch.tensor([True, False]),
+           "long": torch.arange(7)[::3], "empty": torch.zeros(0, 2),
+           "p": torch.nn.Parameter(torch.ones(2)), "model": tmodel.state_dict(), "epoch": 4,
+           "rng": torch.get_rng_state()}
+    torch.save(obj, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    got = ember.load(tmp_path / "old.pt")
+    ref = torch.load(tmp_path / "old.pt", weights_only=True)
+    for k in ("x", "row", "col", "half", "bf", "mask", "long", "empty", "p", "rng"):
+        assert str(got[k].dtype) == str(ref[k].dtype), k
+        assert got[k].shape == tuple(ref[k].shape), k
+        np.testing.assert_array_equal(_ember_np(got[k].detach()), _np_of(ref[k].detach()),
+                                      err_msg=k)
+    assert type(got["p"]).__name__ == "Parameter" and got["epoch"] == 4
+    got["x"].add_(1)  # views of one storage stay views of one storage
+    assert got["row"].tolist() == [5.0, 6.0, 7.0, 8.0]
+    emodel = ember.nn.Sequential(ember.nn.Linear(3, 2), ember.nn.BatchNorm1d(2))
+    emodel.load_state_dict(got["model"])
+    assert got["model"]._metadata == tmodel.state_dict()._metadata

@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +59,10 @@ def _valid_files() -> list[bytes]:
     buf = io.BytesIO()
     ember.serialization._write_safetensors({"x": ember.ones(2, 2), "y": ember.zeros(3)}, buf,
                                            {"k": "v"})
+    out.append(buf.getvalue())
+    buf = io.BytesIO()  # torch's legacy non-zip layout
+    x = torch.arange(6.0)
+    torch.save({"x": x, "v": x[2:4], "n": [1, "a"]}, buf, _use_new_zipfile_serialization=False)
     out.append(buf.getvalue())
     return out
 

@@ -158,9 +158,29 @@ def test_08_bad_persistent_ids() -> None:
     refuse(pt_zip(tensor_pickle(numel=2**30), good_record()), CheckpointError, "bytes")
 
 
+def legacy_file(main: bytes, keys: list[str], storages: list[bytes],
+                little_endian: bool = True) -> bytes:
+    """torch's non-zip layout: magic, protocol, sys_info, object, keys, then the storages."""
+    sys_info = {"protocol_version": 1001, "little_endian": little_endian,
+                "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    return (pickle.dumps(0x1950A86A20F9469CFC6C, 2) + pickle.dumps(1001, 2)
+            + pickle.dumps(sys_info, 2) + main + pickle.dumps(keys, 2) + b"".join(storages))
+
+
+def legacy_tensor(numel: int = 4, size=(4,), view: bytes = b"N", key: bytes = b"k") -> bytes:
+    """A legacy persistent id has a sixth field, an optional (view_key, offset, size)."""
+    pkl = tensor_pickle(numel=numel, size=size, key=key)
+    return pkl.replace(b"J" + struct.pack("<i", numel) + b"tQ",
+                       b"J" + struct.pack("<i", numel) + view + b"tQ")
+
+
+def legacy_storage(values: np.ndarray, count: int | None = None) -> bytes:
+    return struct.pack("<q", values.size if count is None else count) + values.tobytes()
+
+
 def test_09_alternate_formats() -> None:
     raw = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03."
-    refuse(raw, CheckpointError, "legacy")
+    refuse(raw, CheckpointError, "legacy")  # the legacy header, then nothing
     refuse(b"\x80\x02cos\nsystem\n.", CheckpointError)  # a bare pickle, not a zip
     refuse(pt_zip(b"\x80\x02K\x01.", extra_names=["archive/constants.pkl"])
            .replace(b"archive/data.pkl", b"archive/data.pkX"), CheckpointError, "TorchScript")
@@ -360,3 +380,32 @@ def test_nothing_is_written_outside_the_target(tmp_path) -> None:
     refuse(pt_zip(b"\x80\x02K\x01.", extra_names=["archive/../../evil.sh"]), CheckpointError)
     assert set(os.listdir(tmp_path)) == before
     assert not os.path.exists(tmp_path.parent / "evil.sh")
+
+
+def test_31_legacy_format_cases() -> None:
+    four = np.arange(4, dtype=np.float32)
+    ok = legacy_file(legacy_tensor(), ["k"], [legacy_storage(four)])
+    assert load_bytes(ok).tolist() == [0.0, 1.0, 2.0, 3.0]
+    view = b"(X\x01\x00\x00\x00vK\x01K\x02t"  # ('v', offset 1, size 2)
+    got = load_bytes(legacy_file(legacy_tensor(size=(2,), view=view), ["k"],
+                                 [legacy_storage(four)]))
+    assert got.tolist() == [1.0, 2.0]
+    big_endian = struct.pack(">q", 4) + four.byteswap().tobytes()
+    big = legacy_file(legacy_tensor(), ["k"], [big_endian], little_endian=False)
+    assert load_bytes(big).tolist() == [0.0, 1.0, 2.0, 3.0]
+    cases = [
+        (ok.replace(b"\x8a\x0al\xfc", b"\x8a\x0am\xfc"), "magic number"),
+        (legacy_file(legacy_tensor(numel=2**30, size=(4,)), ["k"], [legacy_storage(four)]),
+         "more bytes than the file has"),  # refused before allocating 4 GiB
+        (legacy_file(legacy_tensor(), ["k", "k"], [legacy_storage(four)] * 2), "key list"),
+        (legacy_file(legacy_tensor(), ["other"], [legacy_storage(four)]), "key list"),
+        (legacy_file(legacy_tensor(), ["k"], [legacy_storage(four, 3)]), "elements"),
+        (legacy_file(legacy_tensor(), ["k"], [legacy_storage(four)[:-1]]), "truncated"),
+        (legacy_file(legacy_tensor(), ["k"], [legacy_storage(four) + b"x"]), "unexpected bytes"),
+        (legacy_file(legacy_tensor(size=(2,), view=b"(X\x01\x00\x00\x00vK\x03K\x02t"), ["k"],
+                     [legacy_storage(four)]), "storage view"),
+        (legacy_file(b"\x80\x02cos\nsystem\nq\x00.", [], []), "unsupported global"),
+        (legacy_file(tensor_pickle(), ["k"], [legacy_storage(four)]), "persistent id"),
+    ]
+    for data, match in cases:
+        refuse(data, CheckpointError, match)
