@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -929,7 +929,7 @@ def _read_pt_legacy(raw: bytearray, name: str) -> Any:
     sys_info = next_pickle()
     if not (isinstance(sys_info, dict) and isinstance(sys_info.get("little_endian"), bool)):
         raise CheckpointError(f"{where}: malformed sys_info record")
-    order = "<" if sys_info["little_endian"] else ">"
+    order: Literal["<", ">"] = "<" if sys_info["little_endian"] else ">"
     roots: dict[str, _Storage] = {}
     views: dict[str, _Storage] = {}
     budget = [len(raw)]  # declared storage bytes may not exceed the file's size
