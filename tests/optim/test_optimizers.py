@@ -71,6 +71,9 @@ CASES = [
     ("ASGD", {"lr": 0.05}),
     ("ASGD", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.6, "t0": 10, "weight_decay": 0.1}),
     ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1, "maximize": True}),
+    ("Adafactor", {}),
+    ("Adafactor", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    ("Adafactor", {"eps": (1e-10, 1e-2), "d": 2.0, "beta2_decay": -0.5}),
 ]
 
 
@@ -158,7 +161,7 @@ def _leaf(n=3, value=1.0):
 
 def test_defaults_and_groups_match_torch():
     for name in ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
-                 "Adadelta", "LBFGS", "Rprop", "ASGD"]:
+                 "Adadelta", "LBFGS", "Rprop", "ASGD", "Adafactor"]:
         e = getattr(optim, name)([_leaf()]).defaults
         t = getattr(torch.optim, name)([torch.ones(3, requires_grad=True)]).defaults
         assert e == t, name
@@ -194,6 +197,12 @@ def test_errors_match_torch():
         (lambda m, p: m.optim.RMSprop([p], alpha=-1), ValueError, "Invalid alpha value: -1"),
         (lambda m, p: m.optim.Adadelta([p], rho=2), ValueError, "Invalid rho value: 2"),
         (lambda m, p: m.optim.SGD([{"params": {p}}], lr=0.1), TypeError, "ordered collections"),
+        (lambda m, p: m.optim.Adafactor([p], beta2_decay=0.5), ValueError,
+         "beta2_decay should be <= 0 but is: 0.5"),
+        (lambda m, p: m.optim.Adafactor([p], d=0.5), ValueError,
+         "Clipping threshold d should be >= 1 but is: 0.5"),
+        (lambda m, p: m.optim.Adafactor([p], eps=(None, -1.0)), ValueError,
+         "epsilon2 should be >= 0 but is: -1.0"),
     ]
     for fn, exc, msg in cases:
         for mod in (torch, ember):

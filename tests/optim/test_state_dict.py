@@ -21,6 +21,7 @@ ONE_PER_CLASS = [
     ("Adadelta", {"lr": 0.5}),
     ("Rprop", {"lr": 0.01}),
     ("ASGD", {"lr": 0.05, "t0": 5}),
+    ("Adafactor", {"lr": 0.02, "weight_decay": 0.1}),
 ]
 IDS = [n for n, _ in ONE_PER_CLASS]
 
