@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 PROGRAMS = os.path.join(os.path.dirname(__file__), "compat_programs")
 
@@ -44,3 +47,66 @@ def test_usage_message() -> None:
 def test_stub_paths_exist(attr: str) -> None:
     code = f"import ember.compat; ember.compat.install(); import torch; torch.{attr}"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def _floats(out: str, pattern: str) -> list[float]:
+    """Every number captured by `pattern`'s groups, in the order printed."""
+    return [float(x) for m in re.finditer(pattern, out) for x in m.groups()]
+
+
+def test_mnist_cnn_with_dataloader_workers(tmp_path: Path) -> None:
+    # pytorch/examples mnist: Conv2d/MaxPool/Dropout/Linear, log_softmax + nll_loss, Adadelta +
+    # StepLR, DataLoader(num_workers=2), torch.save(state_dict)
+    ckpt = tmp_path / "mnist_cnn.pt"
+    out = run_program("mnist_cnn.py", "--epochs", "2", "--save-model", str(ckpt))
+    first, last, correct = _floats(out, r"first_loss (\S+) last_loss (\S+) correct (\d+)")
+    assert last < first - 0.2, out
+    assert correct > 25, out  # chance is 10 of 100
+    assert abs(_floats(out, r"lr (\S+)")[0] - 0.7**2) < 1e-12  # StepLR(gamma=0.7) twice
+    # the checkpoint is PyTorch's format: torch itself loads it into the same architecture
+    state = torch.load(ckpt, weights_only=True)
+    assert list(state) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                           "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert tuple(state["conv2.weight"].shape) == (16, 8, 3, 3)
+
+
+def test_nanogpt_trains_saves_and_resumes(tmp_path: Path) -> None:
+    opts = (f"--out_dir={tmp_path}", "--eval_interval=5")
+    first = run_program("nanogpt_train.py", *opts, "--max_iters=10")
+    assert "using fused AdamW: False" in first and "compiling the model" in first
+    losses = _floats(first, r"step \d+: train loss (\S+), val loss \S+")
+    assert losses[-1] < losses[0] - 0.3, first
+    saved_loss, saved_steps = _floats(first, r"saved fixed loss (\S+) optimizer steps (\d+)")
+    last_val = _floats(first, r"step 10: train loss \S+, val loss (\S+)")[0]
+
+    # torch reads the checkpoint dict nanoGPT writes (model, optimizer, model_args, config, ...)
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert ckpt["iter_num"] == 10 and ckpt["model_args"]["n_layer"] == 2
+    assert "transformer.wte.weight" in ckpt["model"] and "lm_head.weight" in ckpt["model"]
+    assert len(ckpt["optimizer"]["param_groups"]) == 2  # decay / no-decay groups
+
+    second = run_program("nanogpt_train.py", *opts, "--init_from=resume", "--max_iters=15")
+    resumed_iter, best = _floats(second, r"resumed at iter (\d+) best_val_loss (\S+)")
+    assert resumed_iter == 10 and abs(best - last_val) < 1e-4, (first, second)
+    resumed_loss, resumed_steps = _floats(second, r"resumed fixed loss (\S+) optimizer steps (\d+)")
+    # the same weights and Adam state the first run saved
+    assert resumed_loss == saved_loss and resumed_steps == saved_steps == 10
+    more = _floats(second, r"step \d+: train loss (\S+), val loss \S+")
+    assert more[-1] < losses[-1], second
+    assert "done at iter 16" in second
+
+
+@pytest.mark.parametrize("args", [(), ("--model", "GRU", "--tied")])
+def test_word_language_model(args: tuple[str, ...], tmp_path: Path) -> None:
+    out = run_program("word_lm.py", *args, "--save", str(tmp_path / "lm.pt"))
+    first, best = _floats(out, r"first_val_loss (\S+) best_val_loss (\S+)")
+    assert best < first - 0.15, out
+    assert out.count("| end of epoch") == 6
+
+
+def test_regression_script() -> None:
+    out = run_program("regression.py")
+    assert out.strip().endswith("ok")
+    first, final = _floats(out, r"initial test MSE (\S+) final test MSE (\S+)")
+    assert final < 0.25 * first
+    assert "Sequential(" in out and "(0): Linear(in_features=3, out_features=64, bias=True)" in out
