@@ -54,7 +54,7 @@ def _arrays(state: dict[str, Any]) -> dict[str, np.ndarray]:
 # ---- learning -----------------------------------------------------------------------------
 def test_short_schedule_on_a_subset_learns(tmp_path: Path) -> None:
     png = tmp_path / "curves.png"
-    cfg, lines = _quiet(epochs=3, limit=300, batch_size=32, plot=str(png))
+    cfg, lines = _quiet(epochs=3, limit=200, batch_size=32, plot=str(png))
     out = demo.train(cfg)
     hist = out["history"]
     assert len(hist.train_loss) == len(hist.val_acc) == 3
