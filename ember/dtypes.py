@@ -115,7 +115,7 @@ def get_default_dtype() -> dtype:
     return _default_float
 
 
-def set_default_dtype(d: Any) -> None:
+def set_default_dtype(d: Any, /) -> None:
     """Matches `torch.set_default_dtype`: only floating-point dtypes are accepted."""
     global _default_float
     d = to_dtype(d)
@@ -132,8 +132,9 @@ _ORDER = {d: i for i, d in enumerate((bool_, uint8, int8, int16, int32, int64, f
                                       float32, float64))}
 
 
-def promote_types(a: dtype, b: dtype) -> dtype:
+def promote_types(type1: dtype, type2: dtype) -> dtype:
     """Matches `torch.promote_types` (uint8+int8 -> int16, float16+bfloat16 -> float32)."""
+    a, b = type1, type2
     if a is b:
         return a
     pair = {a, b}

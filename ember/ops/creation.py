@@ -322,7 +322,7 @@ def _is_dtype_name(a: Any) -> bool:
     return isinstance(a, str) and a.removeprefix("torch.").removeprefix("ember.") in _dt._BY_NAME
 
 
-def is_tensor(obj: object) -> bool:
+def is_tensor(obj: object, /) -> bool:
     """Matches `torch.is_tensor`."""
     return isinstance(obj, Tensor)
 

@@ -107,10 +107,10 @@ def _check_vectors(input: Tensor, other: Tensor, fn: str) -> None:
             f"and {other.shape[0]} elements respectively")
 
 
-def dot(input: Tensor, other: Tensor) -> Tensor:
-    """Matches `torch.dot`: two 1-D tensors of one dtype and size."""
-    _check_vectors(input, other, "dot")
-    return matmul(input, other)
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
+    """Matches `torch.dot`: two 1-D tensors of one dtype and size (torch's keyword: `tensor`)."""
+    _check_vectors(input, tensor, "dot")
+    return matmul(input, tensor)
 
 
 def vdot(input: Tensor, other: Tensor) -> Tensor:

@@ -376,11 +376,22 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     return split(input, -(-n // chunks), dim)  # ceil(n / chunks) each, the last maybe fewer
 
 
-def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
-    """Matches `torch.tensor_split`: `sections` nearly equal parts, or cuts at indices."""
+def _sections_arg(name: str, sections: Any, indices: Any, tensor_ios: Any = None) -> Any:
+    """torch names the second argument by what it holds (`sections=2`, `indices=[1, 3]`,
+    `tensor_indices_or_sections=t`); positionally any of them. Exactly one must be given."""
+    given = [a for a in (sections, indices, tensor_ios) if a is not None]
+    if len(given) != 1:
+        raise TypeError(f"{name}() expects exactly one of sections, indices or "
+                        f"tensor_indices_or_sections, got {len(given)}")
+    return given[0]
+
+
+def tensor_split(input: Tensor, sections: Any = None, dim: int = 0, *, indices: Any = None,
+                 tensor_indices_or_sections: Any = None) -> tuple[Tensor, ...]:
+    """Matches `torch.tensor_split`: `sections` nearly equal parts, or cuts at `indices`."""
+    ios = _sections_arg("tensor_split", sections, indices, tensor_indices_or_sections)
     d = _wrap_dim(dim, input.ndim)
     n = input.shape[d]
-    ios = indices_or_sections
     if isinstance(ios, Tensor):
         ios = int(ios) if ios.ndim == 0 else ios.tolist()
     if isinstance(ios, (int, np.integer)):
@@ -408,19 +419,20 @@ def _dir_split(name: str, input: Tensor, sections: Any, dim: int, min_dims: int)
     return tensor_split(input, sections, dim)
 
 
-def hsplit(input: Tensor, indices_or_sections: Any) -> tuple[Tensor, ...]:
+def hsplit(input: Tensor, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
     """Matches `torch.hsplit`: along dim 1 (dim 0 for 1-D)."""
-    return _dir_split("hsplit", input, indices_or_sections, 0 if input.ndim == 1 else 1, 1)
+    ios = _sections_arg("hsplit", sections, indices)
+    return _dir_split("hsplit", input, ios, 0 if input.ndim == 1 else 1, 1)
 
 
-def vsplit(input: Tensor, indices_or_sections: Any) -> tuple[Tensor, ...]:
+def vsplit(input: Tensor, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
     """Matches `torch.vsplit`: along dim 0 of an input with at least 2 dims."""
-    return _dir_split("vsplit", input, indices_or_sections, 0, 2)
+    return _dir_split("vsplit", input, _sections_arg("vsplit", sections, indices), 0, 2)
 
 
-def dsplit(input: Tensor, indices_or_sections: Any) -> tuple[Tensor, ...]:
+def dsplit(input: Tensor, sections: Any = None, *, indices: Any = None) -> tuple[Tensor, ...]:
     """Matches `torch.dsplit`: along dim 2 of an input with at least 3 dims."""
-    return _dir_split("dsplit", input, indices_or_sections, 2, 3)
+    return _dir_split("dsplit", input, _sections_arg("dsplit", sections, indices), 2, 3)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -487,9 +499,9 @@ def concat(tensors: Any, dim: int = 0) -> Tensor:
     return cat(tensors, dim)
 
 
-def concatenate(tensors: Any, axis: int = 0) -> Tensor:
-    """Matches `torch.concatenate`."""
-    return cat(tensors, axis)
+def concatenate(tensors: Any, dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Matches `torch.concatenate` (NumPy's `axis=` is accepted for `dim`, as torch does)."""
+    return cat(tensors, dim if axis is None else axis)
 
 
 def stack(tensors: Any, dim: int = 0) -> Tensor:

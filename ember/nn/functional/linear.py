@@ -56,11 +56,12 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return ember.norm(x1 - x2 + eps, p, dim, keepdim=keepdim)
 
 
-def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """Matches `torch.nn.functional.one_hot` (int64 in, int64 out)."""
-    if tensor.dtype != ember.int64:
+def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
+    """Matches `torch.nn.functional.one_hot` (int64 in, int64 out; torch's keyword is `input`,
+    although its docs say `tensor`)."""
+    if input.dtype != ember.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    data = tensor.numpy()
+    data = input.numpy()
     if num_classes == -1:
         num_classes = int(data.max()) + 1 if data.size else 0
     if data.size and (data.min() < 0 or data.max() >= num_classes):

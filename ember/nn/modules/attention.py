@@ -134,7 +134,7 @@ class TransformerEncoderLayer(Module):
     """Matches `torch.nn.TransformerEncoderLayer` (the reference path; no fused fast path)."""
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation: Any = "relu", layer_norm_eps: float = 1e-5,
+                 dropout: float = 0.1, activation: Any = F.relu, layer_norm_eps: float = 1e-5,
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         from ember.nn.modules.dropout import Dropout  # type: ignore[attr-defined]
