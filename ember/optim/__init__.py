@@ -1,6 +1,7 @@
 """Optimizers and learning-rate schedulers. Matches `torch.optim`."""
 
 import ember.optim.lr_scheduler as lr_scheduler
+import ember.optim.swa_utils as swa_utils
 from ember.optim.adadelta import Adadelta
 from ember.optim.adafactor import Adafactor
 from ember.optim.adagrad import Adagrad
@@ -16,4 +17,4 @@ from ember.optim.rprop import Rprop
 from ember.optim.sgd import SGD
 
 __all__ = ["ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam",
-           "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "lr_scheduler"]
+           "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "lr_scheduler", "swa_utils"]
