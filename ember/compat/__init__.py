@@ -26,8 +26,13 @@ _TARGETS = {
     "torch.optim": "ember.optim",
     "torch.optim.lr_scheduler": "ember.optim.lr_scheduler",
     "torch.optim.optimizer": "ember.optim.optimizer",
+    "torch.optim.swa_utils": "ember.optim.swa_utils",
     "torch.utils": "ember.utils",
     "torch.utils.data": "ember.utils.data",
+    "torch.utils.data.dataloader": "ember.utils.data.dataloader",
+    "torch.utils.data.dataset": "ember.utils.data.dataset",
+    "torch.utils.data.sampler": "ember.utils.data.sampler",
+    "torch.utils.data.distributed": "ember.utils.data.sampler",
     "torch.autograd": "ember.autograd",
     "torch.serialization": "ember.serialization",
 }
