@@ -6,7 +6,7 @@ import math
 import warnings
 from typing import Any
 
-from ember.ops.conv import Fold, Unfold
+from ember.ops.conv import Fold, Unfold, UnfoldCL
 from ember.tensor import Tensor
 
 Ints = tuple[int, ...]
@@ -90,6 +90,9 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
     if any(v <= 0 for v in out):
         raise RuntimeError(f"Calculated output size: ({', '.join(map(str, out))}). "
                            "Output size is too small")
+    if groups == 1:
+        y = _conv_gemm_cl(x, weight, bias, kernel, dil, stride_t, lo, out)
+        return y.squeeze(0) if unbatched else y
     # one GEMM: (O, C*K) @ (C*K, N*L) per group
     cols = Unfold.apply(x, kernel, dil, stride_t, lo, out, True)  # (C*K, N*L)
     ckg = c // groups * math.prod(kernel)
@@ -102,6 +105,20 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
         y = y + bias.reshape(o, 1)
     y = y.reshape((o, n) + out).transpose(0, 1).contiguous()  # (N, O, *out), as torch's
     return y.squeeze(0) if unbatched else y
+
+
+def _conv_gemm_cl(x: Tensor, weight: Tensor, bias: Tensor | None, kernel: Ints, dil: Ints,
+                  stride: Ints, lo: Ints, out: Ints) -> Tensor:
+    """groups=1 conv as one channels-last GEMM (N*L, K*C) @ (K*C, O): the fast BLAS shape for
+    the forward and both backward GEMMs (dcols = g @ W, dW = cols.mT @ g)."""
+    n, o, nd = x.shape[0], weight.shape[0], len(kernel)
+    cols = UnfoldCL.apply(x, kernel, dil, stride, lo, out)  # (N*L, K*C)
+    w = weight.permute(0, *range(2, 2 + nd), 1).reshape(o, -1)  # (O, K*C), cols' column order
+    y = cols @ w.mT  # (N*L, O)
+    if bias is not None:
+        y = y + bias
+    # (N, *out, O) -> contiguous (N, O, *out), as torch's output
+    return y.reshape((n, *out, o)).permute(0, nd + 1, *range(1, nd + 1)).contiguous()
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
