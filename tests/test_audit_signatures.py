@@ -209,3 +209,26 @@ def test_allow_list_has_no_stale_entries() -> None:
         assert found, f"{label}: no longer a public callable of both"
         mine, torch_ = getattr(ours(), name), getattr(theirs, name)
         assert _problems(ns, name, mine, torch_), f"{label} now matches torch: drop its entry"
+
+
+def _method_mismatches(ecls: type, tcls: type) -> list[str]:
+    """Methods torch's class defines itself (not inherited) that ember's class has."""
+    problems = []
+    for name, tfn in vars(tcls).items():
+        if name.startswith("_") or not callable(tfn) or not hasattr(ecls, name):
+            continue
+        tsig, sig = _python_signature(tfn), _python_signature(getattr(ecls, name))
+        if tsig is not None and sig is not None and not _generic(tsig):
+            problems += _compare_python(f"nn.{tcls.__name__}.{name}", sig, tsig)
+    return problems
+
+
+def test_module_methods_and_forward_match_torch() -> None:
+    """Module's own methods (state_dict, named_modules, to_empty, ...) and every layer's
+    forward and extra methods (Sequential.append, MultiheadAttention.forward, ...)."""
+    problems = []
+    for name in dir(ember.nn):
+        ecls, tcls = getattr(ember.nn, name), getattr(torch.nn, name, None)
+        if inspect.isclass(ecls) and inspect.isclass(tcls) and issubclass(tcls, torch.nn.Module):
+            problems += _method_mismatches(ecls, tcls)
+    assert not problems, "\n".join(problems)

@@ -465,9 +465,9 @@ class Module:
                 yield from m.named_modules(memo, prefix + "." + name if prefix else name,
                                            remove_duplicate)
 
-    def modules(self) -> Iterator[Module]:
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
         """Matches `torch.nn.Module.modules`."""
-        for _, m in self.named_modules():
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
     def get_submodule(self, target: str) -> Module:
@@ -482,6 +482,21 @@ class Module:
             if not isinstance(mod, Module):
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Matches `torch.nn.Module.set_submodule`: replace (or, unless `strict`, add) the
+        submodule at a dotted path; whatever sits at the path must itself be a Module."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
 
     def _get_member(self, target: str, kind: str) -> Any:
         module_path, _, name = target.rpartition(".")
@@ -789,7 +804,7 @@ class Module:
         np_dtype = _dt.to_dtype(dst_type).to_numpy()
         return self._apply(lambda a: a if a.dtype == np_dtype else a.astype(np_dtype))
 
-    def to_empty(self, *, device: Any = None, recurse: bool = True) -> Module:
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
         """Matches `torch.nn.Module.to_empty`: uninitialised storage of the same shapes."""
         modules = self.modules() if recurse else [self]
         for m in modules:
