@@ -243,13 +243,17 @@ class Function:
         nondiff: set[int] = getattr(ctx, "non_differentiable", set())
         wrapped = []
         recorded = False
-        for o in outputs:
+        for k, o in enumerate(outputs):
             if isinstance(o, Tensor) and not recorded and id(o) not in nondiff:
                 # a fresh Tensor object sharing the data, so forward's own tensors stay untouched
                 o = Tensor._make(o._data, True, o._version_ref)
                 o.grad_fn = ctx
                 recorded = True
+                ctx.out_index = k
             wrapped.append(o)
+        if not single:  # backward gets one gradient per output, as torch: (shape, dtype) of each
+            ctx.out_meta = tuple([(o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None
+                                  for o in outputs])
         ctx.next = tuple([(a.grad_fn or (a if a._requires_grad else None))
                           if isinstance(a, Tensor) else None for a in args])
         ctx.in_meta = tuple([(a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None
@@ -268,7 +272,17 @@ class _CustomBackward:
         return self.cls.backward_name()
 
     def backward(self, ctx: Node, grad: Tensor) -> tuple[Any, ...]:
-        grads = self.cls.backward(ctx, grad)
+        meta = getattr(ctx, "out_meta", None)
+        if meta is None:
+            grads = self.cls.backward(ctx, grad)
+        else:
+            # tuple outputs: the recorded one's gradient, and for the others what torch passes
+            # when no gradient flows to them: zeros (None with set_materialize_grads(False))
+            zeros = getattr(ctx, "materialize_grads", True)
+            ins = [grad if k == ctx.out_index else
+                   (Tensor._make(np.zeros(m[0], m[1])) if zeros and m is not None else None)
+                   for k, m in enumerate(meta)]
+            grads = self.cls.backward(ctx, *ins)
         if not isinstance(grads, tuple):
             grads = (grads,)
         n = len(ctx.needs_input_grad)
