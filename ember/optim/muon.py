@@ -41,8 +41,8 @@ def _zeropower_via_newtonschulz(grad: NDArray, ns_coefficients: tuple[float, flo
     tall = grad.shape[0] > grad.shape[1]
     if tall:
         x = x.T
-    norm = _bf16(np.sqrt(np.sum(x * x, dtype=np.float32)))
-    x = _bf16(x / max(norm, _bf16(np.float32(eps))))
+    norm = _bf16(np.sqrt(np.sum(x * x, dtype=np.float32, keepdims=True)))  # (1, 1)
+    x = _bf16(x / np.maximum(norm, _bf16(np.full((1, 1), eps, dtype=np.float32))))
     for _ in range(ns_steps):
         gram = _bf16(x @ x.T)  # (m, m), m = min(R, C)
         gram_update = _bf16(b * gram + c * (gram @ gram))  # addmm(gram, gram, gram, b, c)
