@@ -279,8 +279,6 @@ class Tensor:
                 new = hook(g)
                 if new is not None:
                     g = new
-        if not create_graph:
-            g = g.detach()
         if self._grad is None:
             # a fresh array: the grad must not alias anything the graph still uses
             self._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))

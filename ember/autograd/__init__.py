@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ember.autograd.engine import run_backward
 from ember.autograd.function import Function, FunctionCtx, Node  # noqa: F401
 from ember.autograd.grad_mode import (  # noqa: F401
@@ -25,20 +27,18 @@ def _as_list(x: Any) -> list[Any]:
 
 
 def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
-    from ember.ops.creation import ones_like
-
     result = []
     for i, out in enumerate(outputs):
         g = grads[i] if i < len(grads) else None
         if g is None:
-            if out.numel() != 1:
+            if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = ones_like(out)
+            g = Tensor._make(np.ones(out._data.shape, dtype=out._data.dtype))  # ones_like(out)
         elif not isinstance(g, Tensor):
             from ember.ops.creation import tensor
 
             g = tensor(g, dtype=out.dtype)
-        if g.shape != out.shape:
+        if g._data.shape != out._data.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
                 f"has a shape of {out.shape}.")

@@ -92,15 +92,17 @@ def run_backward(
                 if nxt is None:
                     continue
                 if gi is not None:
-                    if gi.shape != meta[0]:
+                    arr = gi._data  # compare the array's shape: Tensor.shape builds a Size
+                    if arr.shape != meta[0]:
                         gi = sum_to_shape(gi, meta[0])
-                    if gi._data.dtype != meta[1]:
+                    if arr.dtype != meta[1]:
                         gi = gi.to(_dtype_of(meta[1]))
                 if isinstance(nxt, Node):
                     if gi is not None:
                         grads[nxt] = _add(grads.get(nxt), gi)
-                    deps[nxt] -= 1
-                    if deps[nxt] == 0:
+                    left = deps[nxt] - 1
+                    deps[nxt] = left
+                    if left == 0:
                         ready.append(nxt)
                 elif gi is not None:
                     leaf_grads[nxt] = _add(leaf_grads.get(nxt), gi)

@@ -10,9 +10,6 @@ import numpy as np
 
 from ember.autograd.grad_mode import STATE
 
-if TYPE_CHECKING:
-    from ember.tensor import Tensor
-
 NDArray = np.ndarray
 
 _FREED = (
@@ -23,6 +20,9 @@ _FREED = (
 )
 
 
+_NO_VERSION = [0]  # what save_for_backward records for None and non-Tensors
+
+
 class Node:
     """One recorded op: the `ctx` its forward fills and its backward reads, and the graph edge.
 
@@ -30,9 +30,20 @@ class Node:
     (accumulated into `.grad`), or None. Nodes only point backwards, so the graph has no cycles.
     """
 
-    __slots__ = ("fn", "next", "in_meta", "needs_input_grad", "inputs", "_saved", "_versions",
-                 "_out", "_out_version", "_out_v0", "freed", "hooks", "retained", "__dict__",
+    # The per-op fields live in slots; the rarely-set ones are class-level defaults that an
+    # instance overrides in its __dict__ only when used, so creating a Node (once per op) costs
+    # five stores instead of thirteen.
+    __slots__ = ("fn", "next", "in_meta", "needs_input_grad", "inputs", "__dict__",
                  "__weakref__")
+
+    _saved: tuple[Any, ...] = ()
+    _versions: tuple[int, ...] = ()
+    _out: Any = None  # the output array, for `output()` (primitives with save_output)
+    _out_version: list[int] | None = None
+    _out_v0 = 0
+    freed = False
+    hooks: list[Callable[[Tensor], Tensor | None]] | None = None
+    retained: weakref.ref[Tensor] | None = None
 
     if TYPE_CHECKING:  # primitives keep their own fields on ctx (ctx.dims, ctx.in_shape, ...)
         def __getattr__(self, name: str) -> Any: ...
@@ -45,28 +56,19 @@ class Node:
         self.in_meta: tuple[Any, ...] = ()  # (shape, dtype) per input, None for non-Tensors
         self.needs_input_grad: tuple[bool, ...] = ()
         self.inputs: tuple[Any, ...] | None = None  # the forward's arguments, only during forward
-        self._saved: tuple[Any, ...] = ()
-        self._versions: tuple[int, ...] = ()
-        self._out: Any = None
-        self._out_version: list[int] | None = None
-        self._out_v0 = 0
-        self.freed = False
-        self.hooks: list[Callable[[Tensor], Tensor | None]] | None = None
-        self.retained: weakref.ref[Tensor] | None = None
 
     # ---- saving for backward ------------------------------------------------------------------
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep tensors (or None) for backward; in-place changes before backward are detected."""
         self._saved = tensors
-        self._versions = tuple(t._version_ref[0] if t is not None and hasattr(t, "_version_ref")
-                               else 0 for t in tensors)
+        self._versions = tuple([getattr(t, "_version_ref", _NO_VERSION)[0] for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
         if self.freed:
             raise RuntimeError(_FREED)
         for t, v in zip(self._saved, self._versions, strict=True):
-            if t is not None and hasattr(t, "_version_ref") and t._version_ref[0] != v:
+            if getattr(t, "_version_ref", _NO_VERSION)[0] != v:
                 raise RuntimeError(_modified_message(t, v))
         return self._saved
 
@@ -74,17 +76,20 @@ class Node:
         """The forward's output as a Tensor in the graph (so double backward flows through it).
 
         Only the array is kept, not the output Tensor: that would be a cycle out -> node -> out."""
-        from ember.tensor import Tensor
+        out = Tensor._make(self.output_array(), True)
+        out.grad_fn = self
+        return out
 
+    def output_array(self) -> NDArray:
+        """The forward's output array, checked as `output()` checks it, for a backward that
+        needs its values but no gradient through it (relu's mask)."""
         if self.freed:
             raise RuntimeError(_FREED)
         ver = self._out_version
         if ver is not None and ver[0] != self._out_v0:
             stale = Tensor._make(self._out, False, ver)
             raise RuntimeError(_modified_message(stale, self._out_v0, self))
-        out = Tensor._make(self._out, True)
-        out.grad_fn = self
-        return out
+        return self._out  # type: ignore[no-any-return]
 
     def release(self) -> None:
         """Free what backward needed; a second backward then raises torch's error."""
@@ -164,15 +169,34 @@ class Primitive:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
-        from ember.tensor import Tensor
-
-        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
-        record = STATE.enabled and cls.differentiable and True in needs
+        """Run forward on the inputs' arrays and, when grad mode is on and an input requires
+        grad, record a Node. This runs for every op, so it makes one pass over the arguments."""
+        n = len(args)
+        arrays = list(args)
+        needs = [False] * n
         ctx = Node(cls)
-        ctx.needs_input_grad = needs
+        record = False
+        if STATE.enabled and cls.differentiable:
+            # each input's graph edge and (shape, dtype), for the engine; None where no grad
+            edges: list[Any] = [None] * n
+            meta: list[Any] = [None] * n
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor):
+                    arr = arrays[i] = a._data
+                    if a._requires_grad:
+                        needs[i] = record = True
+                        edges[i] = a.grad_fn or a  # the Node that made it, or the leaf itself
+                        meta[i] = (arr.shape, arr.dtype)
+            if record:
+                ctx.next, ctx.in_meta = tuple(edges), tuple(meta)
+        else:
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor):
+                    arrays[i] = a._data
+        # without recording nothing needs saving: forwards read this to decide what to keep
+        ctx.needs_input_grad = tuple(needs)
         ctx.inputs = args
-        out_arr = cls.forward(ctx, *[a._data if isinstance(a, Tensor) else a for a in args],
-                              **kwargs)
+        out_arr = cls.forward(ctx, *arrays, **kwargs)
         ctx.inputs = None
         first = args[0]
         if cls.is_view and isinstance(first, Tensor):
@@ -182,10 +206,6 @@ class Primitive:
             out = Tensor._make(out_arr, record)
         if record:
             out.grad_fn = ctx
-            ctx.next = tuple([(a.grad_fn or (a if a._requires_grad else None))
-                              if isinstance(a, Tensor) else None for a in args])
-            ctx.in_meta = tuple([(a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None
-                                 for a in args])
             if cls.save_output:
                 ctx._out = out_arr
                 ctx._out_version = out._version_ref  # the live counter, not the Tensor
@@ -225,8 +245,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        from ember.tensor import Tensor
-
         needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         ctx = FunctionCtx(_CustomBackward(cls))
         ctx.needs_input_grad = needs
@@ -295,3 +313,7 @@ class _CustomBackward:
                     f"(expected {n}, got {len(grads)})"
                 )
         return grads
+
+
+# At the end: ember.tensor imports the ops, which import Node and Primitive from here.
+from ember.tensor import Tensor  # noqa: E402

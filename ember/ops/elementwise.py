@@ -538,9 +538,26 @@ class Relu(_OutUnary):
     def np_fn(a: NDArray) -> NDArray:  # type: ignore[override]
         return np.maximum(a, 0, dtype=a.dtype)
 
+    @classmethod
+    def backward(cls, ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        # the output's array, not a Tensor in the graph: the mask carries no gradient
+        return (ReluBackward.apply(g, ctx.output_array()),)
+
+
+class ReluBackward(Primitive):
+    """relu's VJP `g * (out > 0)` as one primitive (composed it is three: compare, cast,
+    multiply). VJP: (gg * (out > 0), None): the mask is piecewise constant."""
+
     @staticmethod
-    def grad(g: Tensor, x: Any, out: Any) -> Tensor:
-        return g * (out > 0)
+    def forward(ctx: Node, g: NDArray, out: NDArray) -> NDArray:
+        mask = out > 0
+        if ctx.needs_input_grad[0]:  # double backward
+            ctx.mask = mask
+        return np.multiply(g, mask, dtype=g.dtype)
+
+    @staticmethod
+    def backward(ctx: Node, gg: Tensor) -> tuple[Tensor | None, ...]:
+        return (gg * Tensor._make(ctx.mask), None)
 
 
 class Log(_Unary):

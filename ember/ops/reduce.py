@@ -107,7 +107,30 @@ def _const(arr: Any, like: Tensor) -> Tensor:
 
 def _expand_back(g: Tensor, in_shape: tuple[int, ...], dims: tuple[int, ...]) -> Tensor:
     """A reduced gradient broadcast back to the input's shape. (kept) -> (in_shape)."""
-    return g.reshape(_kept_shape(in_shape, dims)).expand(in_shape)
+    return ExpandBack.apply(g, in_shape, dims)
+
+
+class ExpandBack(Primitive):
+    """A reduction's gradient (reduced `dims` kept or dropped) broadcast back to the input's
+    shape as a read-only view: reshape + expand in one primitive, since every reduction's VJP
+    starts with it. VJP: gg summed over `dims`, back to g's shape."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx: Node, g: NDArray, in_shape: tuple[int, ...],
+                dims: tuple[int, ...]) -> NDArray:
+        ctx.g_shape, ctx.dims = g.shape, dims
+        if g.ndim == 0:  # a full reduction (loss.sum(), .mean()): a zero-stride view of the
+            # scalar, built directly since np.broadcast_to's Python wrapper costs ~7x more
+            out = np.ndarray(in_shape, g.dtype, np.ascontiguousarray(g), 0, (0,) * len(in_shape))
+            out.flags.writeable = False
+            return out
+        return np.broadcast_to(g.reshape(_kept_shape(in_shape, dims)), in_shape)
+
+    @staticmethod
+    def backward(ctx: Node, gg: Tensor) -> tuple[Tensor | None, ...]:
+        return (Sum.apply(gg, ctx.dims, True).reshape(ctx.g_shape), None, None)
 
 
 def _np_dtype(dtype: Any) -> Any:
@@ -136,7 +159,8 @@ class Sum(Primitive):
         ctx.in_shape, ctx.dims = a.shape, dims
         if dtype is None and a.dtype.kind in "biu":
             dtype = np.int64  # torch sums integers and bools as int64
-        return np.sum(a, axis=dims, keepdims=keepdim, dtype=dtype)
+        # np.sum's own call for arrays, without its Python wrapper
+        return np.add.reduce(a, axis=dims, dtype=dtype, keepdims=keepdim)  # type: ignore[call-overload]
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -873,9 +897,24 @@ def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
 def sum_to_shape(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum a broadcast gradient back to `shape` (leading dims, then size-1 dims)."""
     lead = g.ndim - len(shape)
+    gshape = g._data.shape
     dims = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
     )
     if dims:
-        g = Sum.apply(g, dims, True)
-    return g.reshape(shape) if g.shape != shape else g
+        return SumTo.apply(g, dims, tuple(shape))
+    return g.reshape(shape) if gshape != tuple(shape) else g
+
+
+class SumTo(Primitive):
+    """The engine's reduction of a broadcast gradient to its input's shape: a sum over `dims`
+    and the reshape to `shape` in one primitive. VJP: gg broadcast back to g's shape."""
+
+    @staticmethod
+    def forward(ctx: Node, g: NDArray, dims: tuple[int, ...], shape: tuple[int, ...]) -> NDArray:
+        ctx.g_shape = g.shape
+        return np.add.reduce(g, axis=dims, keepdims=True).reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Node, gg: Tensor) -> tuple[Tensor | None, ...]:
+        return (gg.expand(ctx.g_shape), None, None)
