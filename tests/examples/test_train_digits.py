@@ -260,3 +260,38 @@ def test_mnist_option_trains_on_idx_files(tmp_path: Path) -> None:
     out = demo.train(cfg)
     assert "[1, 64, 7, 7]" in lines[0]  # 28 -> 14 -> 7 after the two poolings
     assert 0.0 <= out["test_accuracy"] <= 1.0 and len(out["history"].val_acc) == 1
+
+
+# ---- parity: the same program on real torch -----------------------------------------------
+def test_the_same_script_on_torch_follows_the_same_curve(tmp_path: Path) -> None:
+    """The demo with every `ember` replaced by `torch` is a torch program; from the same seed it
+    draws the same initial weights, batch order and dropout masks, so the losses agree closely."""
+    src = SCRIPT.read_text().replace("ember", "torch")
+    twin = ModuleType("train_digits_torch")
+    twin.__file__ = str(tmp_path / "train_digits_torch.py")
+    sys.modules[twin.__name__] = twin
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: threads only contend on a shared machine
+    try:
+        exec(compile(src, twin.__file__, "exec"), twin.__dict__)
+        kw = {"epochs": 2, "limit": 128, "batch_size": 32}
+        want = twin.train(twin.Config(progress=False, plot=None, checkpoint=None,
+                                      log=lambda *a: None, **kw))
+    finally:
+        del sys.modules[twin.__name__]
+        torch.set_num_threads(threads)
+    got = demo.train(_quiet(**kw)[0])
+    np.testing.assert_allclose(got["history"].train_loss, want["history"].train_loss, rtol=1e-5)
+    # an undertrained net has logits near ties: allow one image either way (1/269, 1/271)
+    np.testing.assert_allclose(got["history"].val_acc, want["history"].val_acc, atol=0.004)
+    assert abs(got["test_accuracy"] - want["test_accuracy"]) < 0.004
+    theirs = {k: v.detach().numpy() for k, v in want["model"].state_dict().items()}
+    # A conv bias followed by BatchNorm has a zero gradient up to rounding (BN subtracts the
+    # batch mean), and Adam's normalised step turns that rounding noise into O(lr) moves; the
+    # running mean tracks the bias. Every other tensor follows torch's.
+    noise = {"features.0.bias", "features.3.bias", "features.1.running_mean",
+             "features.4.running_mean"}
+    mine = _arrays(got["model"].state_dict())
+    assert mine.keys() == theirs.keys()
+    for k in mine.keys() - noise:
+        np.testing.assert_allclose(mine[k], theirs[k], rtol=1e-4, atol=5e-5, err_msg=k)
