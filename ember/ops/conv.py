@@ -10,6 +10,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from ember.autograd.function import Node, Primitive
+from ember.autograd.grad_mode import STATE
 from ember.tensor import Tensor
 
 NDArray = np.ndarray
@@ -159,10 +160,16 @@ class FoldCL(Primitive):
         sp = padded_size(size, kernel, dilation, stride, lo, out)
         acc = np.zeros((n, *sp, c), dtype=cols.dtype)  # (N, *Sp, C)
         lead = (slice(None),) * (1 + nd)
-        for offs in np.ndindex(*kernel):
-            dst = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in
-                        zip(offs, dilation, out, stride, strict=True))
-            acc[(slice(None),) + dst] += blocks[lead + offs]
+        dst = [tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in
+                     zip(offs, dilation, out, stride, strict=True))
+               for offs in np.ndindex(*kernel)]
+        # samples in chunks of ~256 KiB of cols, so the prod(kernel) strided reads of a chunk
+        # hit cache instead of pulling every cache line of cols from memory prod(kernel) times
+        nb = max(1, (1 << 18) // max(1, lpos * cols.shape[1] * cols.itemsize))
+        for s0 in range(0, n, nb):
+            a, b = acc[s0:s0 + nb], blocks[s0:s0 + nb]
+            for offs, dsl in zip(np.ndindex(*kernel), dst, strict=True):
+                a[(slice(None),) + dsl] += b[lead + offs]
         crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in
                                           zip(lo, size, strict=True))]
         return np.ascontiguousarray(np.moveaxis(crop, -1, 1))  # (N, C, *size)
@@ -170,6 +177,68 @@ class FoldCL(Primitive):
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
         return (UnfoldCL.apply(g, *ctx.unfold_args),) + (None,) * 6
+
+
+class Convolution(Primitive):
+    """N-d cross-correlation with groups=1, as torch's convolution: x (N, C, *S), w (O, C, *k),
+    bias (O,) or None -> contiguous (N, O, *out), as one channels-last GEMM
+    (N*L, K*C) @ (K*C, O) over `unfold_cl` (the im2col is kept for dw).
+    VJP: dx is the transposed convolution of g: for stride 1 (and padding <= d*(k-1)) a
+    Convolution of g with w flipped and its channels swapped, one more GEMM and no col2im;
+    otherwise FoldCL of g @ W. dw = cols.mT @ g (cols recomputed by UnfoldCL when building a
+    graph, so double backward reaches x), db = g summed over batch and space."""
+
+    @staticmethod
+    def forward(ctx: Node, x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints,
+                dilation: Ints, stride: Ints, lo: Ints, out: Ints) -> NDArray:
+        n, o = x.shape[0], w.shape[0]
+        cols = unfold_cl(x, kernel, dilation, stride, lo, out)  # (N*L, K*C)
+        wm = np.moveaxis(w, 1, -1).reshape(o, -1)  # (O, K*C), in cols' column order
+        y = cols @ wm.T  # (N*L, O)
+        if b is not None:
+            y += b
+        if any(ctx.needs_input_grad):
+            ctx.args = (kernel, dilation, stride, lo, out)
+            ctx.cols = cols if ctx.needs_input_grad[1] else None
+            ctx.save_for_backward(*ctx.inputs[:2])  # type: ignore[index]
+        return np.ascontiguousarray(np.moveaxis(y.reshape(n, *out, o), -1, 1))  # (N, O, *out)
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        kernel, dil, stride, lo, out = ctx.args
+        nd, o = len(kernel), w.shape[0]
+        dx = dw = db = None
+        as_conv = _transposed_is_conv(kernel, dil, stride, lo)
+        gm = None
+        if ctx.needs_input_grad[1] or (ctx.needs_input_grad[0] and not as_conv):
+            gm = g.permute(0, *range(2, 2 + nd), 1).reshape(-1, o)  # (N*L, O)
+        if ctx.needs_input_grad[0]:
+            size = tuple(x.shape[2:])
+            if as_conv:
+                back = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dil, lo, strict=True))
+                wt = w.flip(tuple(range(2, 2 + nd))).transpose(0, 1)  # (C, O, *k)
+                dx = Convolution.apply(g, wt, None, kernel, dil, stride, back, size)
+            else:
+                assert gm is not None
+                wm = w.permute(0, *range(2, 2 + nd), 1).reshape(o, -1)  # (O, K*C)
+                dx = FoldCL.apply(gm @ wm, size, kernel, dil, stride, lo, out)
+        if ctx.needs_input_grad[1]:
+            assert gm is not None
+            cols = (UnfoldCL.apply(x, kernel, dil, stride, lo, out) if STATE.enabled
+                    else Tensor._make(ctx.cols))
+            dwm = cols.mT @ gm  # (K*C, O)
+            dw = dwm.mT.reshape(o, *kernel, w.shape[1]).permute(
+                0, nd + 1, *range(1, nd + 1)).contiguous()  # (O, C, *k)
+        if ctx.needs_input_grad[2]:
+            db = g.sum((0, *range(2, 2 + nd)))
+        return (dx, dw, db) + (None,) * 5
+
+
+def _transposed_is_conv(kernel: Ints, dilation: Ints, stride: Ints, lo: Ints) -> bool:
+    """Whether conv's input gradient is a stride-1 Convolution of g (no col2im needed)."""
+    return all(s == 1 for s in stride) and all(
+        p <= d * (k - 1) for k, d, p in zip(kernel, dilation, lo, strict=True))
 
 
 class GatherFlat(Primitive):

@@ -6,7 +6,7 @@ import math
 import warnings
 from typing import Any
 
-from ember.ops.conv import Fold, Unfold, UnfoldCL
+from ember.ops.conv import Convolution, Fold, Unfold
 from ember.tensor import Tensor
 
 Ints = tuple[int, ...]
@@ -53,7 +53,7 @@ def _same_padding(kernel: Ints, dilation: Ints, stride: Ints) -> tuple[Ints, boo
 
 
 def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
-            dilation: Any, groups: int, nd: int) -> Tensor:
+            dilation: Any, groups: int, nd: int, fused: bool = True) -> Tensor:
     fn = f"conv{nd}d"
     x, unbatched = _batched(input, nd, fn)
     kernel = tuple(weight.shape[2:])
@@ -77,8 +77,7 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
     else:
         lo = ntuple(padding, nd, "padding")
         out = out_size(size, kernel, dil, stride_t, lo)
-    n, c = x.shape[0], x.shape[1]
-    o = weight.shape[0]
+    c = x.shape[1]
     if weight.ndim != nd + 2:
         raise RuntimeError(f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional input "
                            f"{list(x.shape)}, but got {weight.ndim}-dimensional weight of size "
@@ -90,9 +89,29 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
     if any(v <= 0 for v in out):
         raise RuntimeError(f"Calculated output size: ({', '.join(map(str, out))}). "
                            "Output size is too small")
-    if groups == 1:
-        y = _conv_gemm_cl(x, weight, bias, kernel, dil, stride_t, lo, out)
-        return y.squeeze(0) if unbatched else y
+    if x.dtype != weight.dtype:  # the fused path would let NumPy promote silently
+        raise RuntimeError(f"expected scalar type {_c_name(x)} but found {_c_name(weight)}")
+    if bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"Input type ({_c_name(x).lower()}) and bias type "
+                           f"({_c_name(bias).lower()}) should "
+                           "be the same")
+    if groups == 1 and fused:
+        y = Convolution.apply(x, weight, bias, kernel, dil, stride_t, lo, out)
+    else:
+        y = _conv_composed(x, weight, bias, kernel, dil, stride_t, lo, out, groups)
+    return y.squeeze(0) if unbatched else y
+
+
+def _c_name(t: Tensor) -> str:
+    """torch's C++ scalar-type name in its dtype errors (Float, Double, ...)."""
+    return {"float32": "Float", "float64": "Double", "float16": "Half",
+            "bfloat16": "BFloat16"}.get(t.dtype.name, t.dtype.name)
+
+
+def _conv_composed(x: Tensor, weight: Tensor, bias: Tensor | None, kernel: Ints, dil: Ints,
+                   stride_t: Ints, lo: Ints, out: Ints, groups: int) -> Tensor:
+    """Any conv as composed primitives (the fused Convolution's test reference, and groups > 1)."""
+    n, c, o = x.shape[0], x.shape[1], weight.shape[0]
     # one GEMM: (O, C*K) @ (C*K, N*L) per group
     cols = Unfold.apply(x, kernel, dil, stride_t, lo, out, True)  # (C*K, N*L)
     ckg = c // groups * math.prod(kernel)
@@ -103,22 +122,7 @@ def _convnd(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, pad
     y = y.reshape(o, -1)  # (O, N*L)
     if bias is not None:
         y = y + bias.reshape(o, 1)
-    y = y.reshape((o, n) + out).transpose(0, 1).contiguous()  # (N, O, *out), as torch's
-    return y.squeeze(0) if unbatched else y
-
-
-def _conv_gemm_cl(x: Tensor, weight: Tensor, bias: Tensor | None, kernel: Ints, dil: Ints,
-                  stride: Ints, lo: Ints, out: Ints) -> Tensor:
-    """groups=1 conv as one channels-last GEMM (N*L, K*C) @ (K*C, O): the fast BLAS shape for
-    the forward and both backward GEMMs (dcols = g @ W, dW = cols.mT @ g)."""
-    n, o, nd = x.shape[0], weight.shape[0], len(kernel)
-    cols = UnfoldCL.apply(x, kernel, dil, stride, lo, out)  # (N*L, K*C)
-    w = weight.permute(0, *range(2, 2 + nd), 1).reshape(o, -1)  # (O, K*C), cols' column order
-    y = cols @ w.mT  # (N*L, O)
-    if bias is not None:
-        y = y + bias
-    # (N, *out, O) -> contiguous (N, O, *out), as torch's output
-    return y.reshape((n, *out, o)).permute(0, nd + 1, *range(1, nd + 1)).contiguous()
+    return y.reshape((o, n) + out).transpose(0, 1).contiguous()  # (N, O, *out), as torch's
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
