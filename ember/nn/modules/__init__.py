@@ -15,4 +15,5 @@ from ember.nn.modules.normalization import *  # noqa: F403
 from ember.nn.modules.pooling import *  # noqa: F403
 from ember.nn.modules.rnn import *  # noqa: F403
 from ember.nn.modules.sparse import *  # noqa: F403
+from ember.nn.modules.transformer import *  # noqa: F403
 from ember.nn.modules.upsampling import *  # noqa: F403
