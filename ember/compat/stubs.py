@@ -25,39 +25,129 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 
 
 class GradScaler:
-    """`torch.amp.GradScaler` without CUDA: torch disables it with a warning; so does ember."""
+    """`torch.amp.GradScaler`. For "cuda" torch disables it with a warning on a machine without
+    CUDA; so does ember. For "cpu" it scales as torch does: the loss times `scale`, gradients
+    unscaled before the step, a step skipped (and the scale backed off) when a gradient is
+    inf/nan, the scale grown after `growth_interval` clean steps."""
 
     def __init__(self, device: str = "cuda", init_scale: float = 2.0**16,
                  growth_factor: float = 2.0, backoff_factor: float = 0.5,
                  growth_interval: int = 2000, enabled: bool = True) -> None:
-        if enabled:
+        if enabled and str(device).startswith("cuda"):
             warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  "
                           "Disabling.", UserWarning, stacklevel=2)
-        self._enabled = False
+            enabled = False
+        self._device = str(device)
+        self._enabled = enabled
+        self._scale = float(init_scale)
+        self._growth_factor = growth_factor
+        self._backoff_factor = backoff_factor
+        self._growth_interval = growth_interval
+        self._growth_tracker = 0
+        self._per_optimizer: dict[int, dict[str, bool]] = {}  # id(optimizer) -> unscaled, found_inf
 
     def is_enabled(self) -> bool:
         return self._enabled
 
     def scale(self, outputs: Any) -> Any:
-        return outputs
+        if not self._enabled:
+            return outputs
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(self.scale(o) for o in outputs)
+        return outputs * self._scale
 
     def unscale_(self, optimizer: Any) -> None:
+        if not self._enabled:
+            return None
+        from ember import isfinite, no_grad
+
+        state = self._per_optimizer.setdefault(id(optimizer), {})
+        if state.get("unscaled"):
+            raise RuntimeError("unscale_() has already been called on this optimizer since the "
+                               "last update().")
+        found_inf = False
+        with no_grad():
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.mul_(1.0 / self._scale)
+                        found_inf = found_inf or not bool(isfinite(p.grad).all())
+        state.update(unscaled=True, found_inf=found_inf)
         return None
 
     def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._enabled:
+            return optimizer.step(*args, **kwargs)
+        if not self._per_optimizer.get(id(optimizer), {}).get("unscaled"):
+            self.unscale_(optimizer)
+        if self._per_optimizer[id(optimizer)]["found_inf"]:
+            return None  # skipped, as torch skips a step with inf/nan gradients
         return optimizer.step(*args, **kwargs)
 
     def update(self, new_scale: Any = None) -> None:
+        if not self._enabled:
+            return None
+        if new_scale is not None:
+            self._scale = float(new_scale)
+        elif any(s.get("found_inf") for s in self._per_optimizer.values()):
+            self._scale *= self._backoff_factor
+            self._growth_tracker = 0
+        else:
+            self._growth_tracker += 1
+            if self._growth_tracker == self._growth_interval:
+                self._scale *= self._growth_factor
+                self._growth_tracker = 0
+        self._per_optimizer.clear()
         return None
 
     def get_scale(self) -> float:
-        return 1.0
+        return self._scale if self._enabled else 1.0
+
+    def get_growth_factor(self) -> float:
+        return self._growth_factor
+
+    def get_backoff_factor(self) -> float:
+        return self._backoff_factor
+
+    def get_growth_interval(self) -> int:
+        return self._growth_interval
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        if not self._enabled:
+            return {}
+        return {"scale": self._scale, "growth_factor": self._growth_factor,
+                "backoff_factor": self._backoff_factor, "growth_interval": self._growth_interval,
+                "_growth_tracker": self._growth_tracker}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not self._enabled:
+            return None
+        if not state_dict:
+            raise RuntimeError("The source state dict is empty, possibly because it was saved "
+                               "from a disabled instance of GradScaler.")
+        self._scale = float(state_dict["scale"])
+        self._growth_factor = float(state_dict["growth_factor"])
+        self._backoff_factor = float(state_dict["backoff_factor"])
+        self._growth_interval = int(state_dict["growth_interval"])
+        self._growth_tracker = int(state_dict["_growth_tracker"])
         return None
+
+
+class _CudaGradScaler(GradScaler):
+    """`torch.cuda.amp.GradScaler`: torch's deprecated spelling of `torch.amp.GradScaler('cuda')`,
+    with its FutureWarning."""
+
+    def __init__(self, init_scale: float = 2.0**16, growth_factor: float = 2.0,
+                 backoff_factor: float = 0.5, growth_interval: int = 2000,
+                 enabled: bool = True) -> None:
+        warnings.warn("`torch.cuda.amp.GradScaler(args...)` is deprecated. Please use "
+                      "`torch.amp.GradScaler('cuda', args...)` instead.", FutureWarning,
+                      stacklevel=2)
+        if enabled:
+            warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  "
+                          "Disabling.", UserWarning, stacklevel=2)
+        super().__init__("cuda", init_scale, growth_factor, backoff_factor, growth_interval,
+                         enabled=False)
 
 
 class autocast(contextlib.ContextDecorator):  # noqa: N801 - torch's name
@@ -76,6 +166,18 @@ class autocast(contextlib.ContextDecorator):  # noqa: N801 - torch's name
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+class _CudaAutocast(autocast):
+    """`torch.cuda.amp.autocast`: the deprecated spelling of `torch.amp.autocast('cuda')`."""
+
+    def __init__(self, enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> None:
+        warnings.warn("`torch.cuda.amp.autocast(args...)` is deprecated. Please use "
+                      "`torch.amp.autocast('cuda', args...)` instead.", FutureWarning, stacklevel=2)
+        if enabled:
+            warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.",
+                          UserWarning, stacklevel=2)
+        super().__init__("cuda", dtype, enabled=False)
 
 
 def compile(model: Any = None, **kwargs: Any) -> Any:  # noqa: A001 - torch's name
@@ -122,7 +224,7 @@ def _module(name: str, **attrs: Any) -> types.ModuleType:
 
 def modules() -> dict[str, types.ModuleType]:
     """The stub modules, by torch name."""
-    cuda_amp = _module("torch.cuda.amp", GradScaler=GradScaler, autocast=autocast)
+    cuda_amp = _module("torch.cuda.amp", GradScaler=_CudaGradScaler, autocast=_CudaAutocast)
     cuda = _module(
         "torch.cuda", is_available=lambda: False, device_count=lambda: 0,
         is_bf16_supported=lambda *a, **k: False, manual_seed=_noop, manual_seed_all=_noop,
@@ -159,7 +261,12 @@ def modules() -> dict[str, types.ModuleType]:
     jit = _module("torch.jit", script=lambda f, *a, **k: f, trace=lambda f, *a, **k: f,
                   ignore=lambda f=None, **k: f if f is not None else (lambda g: g),
                   export=lambda f: f, unused=lambda f: f, is_scripting=lambda: False)
-    return {"torch.cuda": cuda, "torch.cuda.amp": cuda_amp, "torch.amp": amp,
+    from ember import __version__
+
+    version = _module("torch.version", __version__=__version__, cuda=None, hip=None, xpu=None,
+                      debug=False, git_version="ember")
+    return {"torch.version": version, "torch.cuda": cuda, "torch.cuda.amp": cuda_amp,
+            "torch.amp": amp,
             "torch.backends": backends, "torch.backends.cudnn": cudnn,
             "torch.backends.cuda": backends_cuda, "torch.backends.mps": mps,
             "torch.accelerator": accelerator, "torch.distributed": dist,
