@@ -293,9 +293,7 @@ class Tensor:
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
         """Matches `torch.Tensor.backward`."""
-        from ember.autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing data and version counter, cut from the graph."""
@@ -739,3 +737,4 @@ Tensor.H = Tensor.T  # type: ignore[attr-defined]
 Tensor.mH = Tensor.mT  # type: ignore[attr-defined]
 
 from ember import ops as _ops  # noqa: E402  (ops import Tensor; methods resolve it at call time)
+import ember.autograd as _autograd  # noqa: E402  (imports this module; used at call time)

@@ -535,8 +535,8 @@ class Relu(_OutUnary):
     """max(x, 0). VJP: g where out > 0 (relu'(0) = 0, as torch)."""
 
     @staticmethod
-    def np_fn(a: NDArray) -> NDArray:  # type: ignore[override]
-        return np.maximum(a, 0, dtype=a.dtype)
+    def forward(ctx: Node, a: NDArray) -> NDArray:  # type: ignore[override]
+        return np.maximum(a, 0)  # a weak Python 0 keeps a's dtype (NEP 50), ints and bf16 too
 
     @classmethod
     def backward(cls, ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]

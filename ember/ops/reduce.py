@@ -159,8 +159,12 @@ class Sum(Primitive):
         ctx.in_shape, ctx.dims = a.shape, dims
         if dtype is None and a.dtype.kind in "biu":
             dtype = np.int64  # torch sums integers and bools as int64
-        # np.sum's own call for arrays, without its Python wrapper
-        return np.add.reduce(a, axis=dims, dtype=dtype, keepdims=keepdim)  # type: ignore[call-overload]
+        # np.sum's own call for arrays, without its Python wrapper; a full reduction is kept as
+        # an array (keepdims) and reshaped to 0-d: NumPy's scalar costs more to convert back
+        out = np.add.reduce(a, axis=dims, dtype=dtype, keepdims=True)
+        if keepdim:
+            return out
+        return out.reshape(()) if len(dims) == a.ndim else out.squeeze(axis=dims)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
