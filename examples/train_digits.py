@@ -131,11 +131,13 @@ class DigitNet(nn.Module):
     def __init__(self, side: int = 8, channels: int = 32) -> None:
         super().__init__()
         pool_early = side >= 16
-        layers: list[nn.Module] = [nn.Conv2d(1, channels, 3, padding=1),
+        # no conv bias: the BatchNorm after it subtracts the batch mean, so a bias would get a
+        # zero gradient and only drift on rounding noise (BatchNorm's own bias does the job)
+        layers: list[nn.Module] = [nn.Conv2d(1, channels, 3, padding=1, bias=False),
                                    nn.BatchNorm2d(channels), nn.ReLU()]
         if pool_early:
             layers.append(nn.MaxPool2d(2))
-        layers += [nn.Conv2d(channels, 2 * channels, 3, padding=1),
+        layers += [nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False),
                    nn.BatchNorm2d(2 * channels), nn.ReLU(), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
         out_side = side // 4 if pool_early else side // 2
