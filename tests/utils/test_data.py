@@ -314,3 +314,41 @@ def test_dataset_classes_refuse_what_torch_refuses() -> None:
     with pytest.raises(TypeError) as ee:
         edata.default_collate([np.array(["a"]), np.array(["b"])])
     assert str(ee.value) == str(te.value)
+
+
+def _bad_init(worker_id: int) -> None:
+    raise KeyError("init broke")
+
+
+class KillsItsWorker(edata.Dataset):
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int):
+        if i == 1:
+            os.kill(os.getpid(), 9)
+        return i
+
+
+class Sleepy(edata.Dataset):
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int):
+        import time
+
+        time.sleep(1.5)  # longer than the 1 s timeout
+        return i
+
+
+def test_worker_failures_surface_as_torchs_errors() -> None:
+    with pytest.raises(KeyError) as err:
+        list(edata.DataLoader(range(4), num_workers=2, worker_init_fn=_bad_init))
+    text = str(err.value)  # torch's KeyErrorMessage: no quotes, the worker's traceback inside
+    assert text.startswith("Caught KeyError in DataLoader worker process 0.\nOriginal Traceback")
+    assert text.rstrip().endswith("KeyError: 'init broke'")
+    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid\(s\) \d+\) exited "
+                                           "unexpectedly"):
+        list(edata.DataLoader(KillsItsWorker(), num_workers=2))
+    with pytest.raises(RuntimeError, match="DataLoader timed out after 1 seconds"):
+        list(edata.DataLoader(Sleepy(), num_workers=1, timeout=1))

@@ -39,6 +39,13 @@ def get_worker_info() -> WorkerInfo | None:
     return _worker_info
 
 
+class _KeyErrorMessage(str):
+    """torch's KeyErrorMessage: a str whose repr is itself."""
+
+    def __repr__(self) -> str:
+        return self
+
+
 class _ExceptionWrapper:
     """An exception raised in a worker, carried to the main process with its traceback."""
 
@@ -49,9 +56,9 @@ class _ExceptionWrapper:
             traceback.format_exception(exc_type, exc, exc.__traceback__ if exc else None))
 
     def reraise(self) -> None:
-        msg = self.msg
-        if self.exc_type is KeyError:  # KeyError would repr the message
-            msg = KeyError.__name__ + ": " + msg
+        msg: str = self.msg
+        if self.exc_type is KeyError:  # str(KeyError(m)) is repr(m): keep the traceback readable
+            msg = _KeyErrorMessage(msg)
         try:
             err = self.exc_type(msg)
         except Exception:
