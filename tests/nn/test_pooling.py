@@ -148,3 +148,17 @@ def test_max_unpool() -> None:
         with pytest.raises(ValueError, match="invalid output_size"):
             lib.nn.functional.max_unpool2d(lib.tensor(y.numpy()), lib.tensor(idx.numpy()), 2,
                                            output_size=(9, 9))
+
+
+@pytest.mark.parametrize("out, out3", [(1, 1), ((2, 4), (1, 2, 4)), ((None, 1), (None, 1, 2))])
+def test_adaptive_avg_equal_windows_mean_path(out: object, out3: object) -> None:
+    # equal windows take a reshape + mean; float32 as in a CNN's global pooling, with gradients
+    check(_f("adaptive_avg_pool2d", output_size=out), _r(4, 6, 8, 8, dtype=np.float32))
+    check(_f("adaptive_avg_pool3d", output_size=out3), _r(2, 3, 4, 4, 4))
+
+
+def test_adaptive_avg_pool3d_module_matches_torch() -> None:
+    x = _r(2, 3, 5, 4, 6)
+    m = ember.nn.AdaptiveAvgPool3d((2, None, 3))
+    assert repr(m) == repr(torch.nn.AdaptiveAvgPool3d((2, None, 3)))
+    check(lambda lib, t: lib.nn.AdaptiveAvgPool3d((2, None, 3))(t), x)

@@ -16,8 +16,8 @@ NDArray = np.ndarray
 Ints = tuple[int, ...]
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
-           "adaptive_max_pool2d", "max_unpool1d", "max_unpool2d"]
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "max_unpool1d", "max_unpool2d"]
 
 
 def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -178,6 +178,13 @@ def _adaptive_avg(input: Tensor, output_size: Any, nd: int) -> Tensor:
     dim, then one division by the window sizes (as torch: sum, then divide)."""
     x, unbatched = _batched(input, nd, f"adaptive_avg_pool{nd}d")
     out = _adaptive_size(x, output_size, nd)
+    size = x.shape[2:]
+    if all(o > 0 and s % o == 0 for s, o in zip(size, out, strict=True)):
+        # equal windows (global pooling included): one mean over (N, C, o1, s1/o1, ...) instead
+        # of a batched matmul per dim, whose backward ran ~20 ms for (32, 64, 16, 16) -> 1x1
+        split = tuple(v for s, o in zip(size, out, strict=True) for v in (o, s // o))
+        y = x.reshape(*x.shape[:2], *split).mean(tuple(range(3, 3 + 2 * nd, 2)))
+        return y.squeeze(0) if unbatched else y
     y = x
     count: Any = np.ones((), dtype=x._data.dtype)
     for i, o in enumerate(out):
@@ -199,6 +206,11 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     """Matches `torch.nn.functional.adaptive_avg_pool2d`."""
     return _adaptive_avg(input, output_size, 2)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Matches `torch.nn.functional.adaptive_avg_pool3d`."""
+    return _adaptive_avg(input, output_size, 3)
 
 
 def _adaptive_max(input: Tensor, output_size: Any, return_indices: bool, nd: int) -> Any:
