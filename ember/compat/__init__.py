@@ -5,6 +5,9 @@ an alias folder put first on PYTHONPATH, for the processes it starts."""
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import types
@@ -58,7 +61,12 @@ class _Alias(types.ModuleType):
             return extra[attr]
         target = self.__dict__["_target"]
         if target is not None and hasattr(target, attr):
-            return getattr(target, attr)
+            value = getattr(target, attr)
+            if isinstance(value, types.ModuleType) and value.__name__.startswith("ember."):
+                # ember.random seen as torch.random: an alias too, so its gaps name themselves
+                value = _submodule(f"{self.__name__}.{attr}", value)
+                extra[attr] = value
+            return value
         if attr.startswith("__"):
             raise AttributeError(attr)
         raise MissingTorchAPI(f"{self.__name__}.{attr}")
@@ -76,6 +84,50 @@ class MissingTorchAPI(AttributeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"{name} is not implemented by ember (this program imports torch, which "
                          f"ember stands in for); ember has no equivalent of `{name}` yet")
+
+
+class MissingTorchModule(ModuleNotFoundError):
+    """A torch submodule that ember does not provide (a ModuleNotFoundError, so the usual
+    `try: import torch.x except ImportError:` fallbacks still work)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No module named '{name}': ember (standing in for torch in this "
+                         f"program) has no equivalent of `{name}` yet", name=name)
+
+
+def _submodule(name: str, target: types.ModuleType) -> _Alias:
+    """The alias for torch submodule `name` over ember module `target`, made once."""
+    mod = sys.modules.get(name)
+    if not isinstance(mod, _Alias):
+        mod = _Alias(name, target)
+        sys.modules[name] = mod
+    return mod
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, target: types.ModuleType) -> None:
+        self.target = target
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return _Alias(spec.name, self.target)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class _TorchFinder(importlib.abc.MetaPathFinder):
+    """`import torch.x.y` beyond the prepared names: ember.x.y (as an alias) where ember has
+    it, else MissingTorchModule naming what is missing."""
+
+    def find_spec(self, fullname: str, path: Any = None,
+                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith("torch.") or "torch" not in sys.modules:
+            return None
+        try:
+            ember_mod = importlib.import_module("ember" + fullname[len("torch"):])
+        except ImportError:
+            raise MissingTorchModule(fullname) from None
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(ember_mod))
 
 
 def _modules() -> dict[str, types.ModuleType]:
@@ -105,6 +157,8 @@ def install() -> None:
     """Make `import torch` and its usual submodules resolve to ember in this process."""
     for name, mod in _modules().items():
         sys.modules[name] = mod
+    if not any(isinstance(f, _TorchFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchFinder())
 
 
 def run(argv: list[str]) -> None:

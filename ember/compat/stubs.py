@@ -257,6 +257,8 @@ def modules() -> dict[str, types.ModuleType]:
     parallel = _module("torch.nn.parallel", DistributedDataParallel=DistributedDataParallel,
                        DataParallel=DistributedDataParallel)
     tensorboard = _module("torch.utils.tensorboard", SummaryWriter=SummaryWriter)
+    checkpoint = _module("torch.utils.checkpoint", checkpoint=_checkpoint,
+                         checkpoint_sequential=_checkpoint_sequential)
     onnx = _module("torch.onnx", export=_not_implemented("torch.onnx.export"))
     jit = _module("torch.jit", script=lambda f, *a, **k: f, trace=lambda f, *a, **k: f,
                   ignore=lambda f=None, **k: f if f is not None else (lambda g: g),
@@ -271,6 +273,7 @@ def modules() -> dict[str, types.ModuleType]:
             "torch.backends.cuda": backends_cuda, "torch.backends.mps": mps,
             "torch.accelerator": accelerator, "torch.distributed": dist,
             "torch.nn.parallel": parallel, "torch.utils.tensorboard": tensorboard,
+            "torch.utils.checkpoint": checkpoint,
             "torch.onnx": onnx, "torch.jit": jit}
 
 
@@ -279,6 +282,72 @@ def _not_implemented(name: str) -> Callable[..., Any]:
         raise NotImplementedError(f"{name} is not supported by ember")
 
     return fail
+
+
+class finfo:  # noqa: N801 - torch's name
+    """`torch.finfo`: machine limits of a floating dtype (the default dtype when none is given)."""
+
+    def __init__(self, type: Any = None) -> None:
+        import math
+
+        import ml_dtypes
+
+        from ember import get_default_dtype
+
+        dtype = get_default_dtype() if type is None else type
+        if not dtype.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type. Use "
+                            f"torch.iinfo to handle '{dtype.name}'")
+        info = ml_dtypes.finfo(dtype.np)
+        self.bits: int = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        # torch rounds resolution to a power of ten: 10 ** -floor(-log10(eps))
+        self.resolution = 10.0 ** -math.floor(-math.log10(self.eps))
+        self.dtype: str = dtype.name
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+                f"tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 - torch's name
+    """`torch.iinfo`: the limits of an integer dtype."""
+
+    def __init__(self, type: Any) -> None:
+        import numpy as np
+
+        if type.is_floating_point or type.is_complex:
+            raise TypeError(f"torch.iinfo() requires an integer input type. Use torch.finfo "
+                            f"to handle '{type.name}'")
+        info = np.iinfo(type.np) if type.name != "bool" else np.iinfo(np.uint8)
+        self.bits: int = int(info.bits)
+        self.max: int = int(info.max)
+        self.min: int = int(info.min)
+        self.dtype: str = type.name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
+
+
+def _checkpoint(function: Callable[..., Any], *args: Any, use_reentrant: Any = None,
+                **kwargs: Any) -> Any:
+    """`torch.utils.checkpoint.checkpoint`: recomputation only saves memory, so ember simply
+    runs the function (same values and gradients)."""
+    for key in ("context_fn", "determinism_check", "debug", "preserve_rng_state"):
+        kwargs.pop(key, None)
+    return function(*args, **kwargs)
+
+
+def _checkpoint_sequential(functions: Any, segments: int, input: Any,
+                           use_reentrant: Any = None, **kwargs: Any) -> Any:
+    modules = list(functions.children()) if hasattr(functions, "children") else list(functions)
+    for module in modules:
+        input = module(input)
+    return input
 
 
 _threads = {"n": 1}
@@ -295,6 +364,6 @@ EXTRAS: dict[str, dict[str, Any]] = {
         "use_deterministic_algorithms": _noop,
         "are_deterministic_algorithms_enabled": lambda: False,
         "set_num_threads": _set_num_threads, "get_num_threads": lambda: _threads["n"],
-        "set_num_interop_threads": _noop,
+        "set_num_interop_threads": _noop, "finfo": finfo, "iinfo": iinfo,
     },
 }

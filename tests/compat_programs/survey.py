@@ -203,6 +203,50 @@ def summary_writer():
 
 
 @probe
+def finfo_iinfo():
+    def info(i):
+        return [repr(i)] + [getattr(i, a) for a in ("bits", "max", "min", "dtype")]
+
+    floats = [info(torch.finfo(d)) + [torch.finfo(d).eps, torch.finfo(d).tiny]
+              for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64)]
+    ints = [info(torch.iinfo(d)) for d in (torch.uint8, torch.int8, torch.int32, torch.int64)]
+    errors = [_outcome(lambda: torch.finfo(torch.int64)),
+              _outcome(lambda: torch.iinfo(torch.float32))]
+    return [repr(torch.finfo()), floats, ints, [e["value"]["raised"] for e in errors]]
+
+
+@probe
+def utils_checkpoint():
+    from torch.utils.checkpoint import checkpoint
+
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Linear(4, 4), nn.GELU())
+    x = torch.randn(2, 4, requires_grad=True)
+    out = checkpoint(block, x, use_reentrant=False)
+    out.sum().backward()
+    plain = block(x)
+    return [torch.equal(out, plain), x.grad.shape == (2, 4)]
+
+
+@probe
+def missing_submodule_is_import_error():
+    try:
+        import torch.no_such_submodule_xyz  # noqa: F401
+    except ImportError as e:
+        return [isinstance(e, ModuleNotFoundError), "torch.no_such_submodule_xyz" in str(e)]
+
+
+@probe
+def random_fork_rng():
+    import torch.random
+
+    torch.manual_seed(3)
+    with torch.random.fork_rng():
+        torch.rand(3)
+    return torch.rand(2).tolist() == (torch.manual_seed(3), torch.rand(2))[1].tolist()
+
+
+@probe
 def safe_globals():
     class Box:
         pass
