@@ -62,3 +62,92 @@ def test_gelu_no_grad_and_float16_use_the_right_path() -> None:
                                rtol=1e-6, atol=1e-7)
     h = F.gelu(ember.tensor(x).half())
     assert h.dtype == ember.float16
+
+
+def _sdpa_inputs(dtype: type, lq: int = 5, lk: int = 7) -> list[np.ndarray]:
+    return [R.standard_normal(s).astype(dtype) for s in ((2, 3, lq, 4), (2, 3, lk, 4),
+                                                        (2, 3, lk, 6))]
+
+
+SDPA_CASES = {
+    "plain": {},
+    "causal": {"is_causal": True},
+    "causal_square": {"is_causal": True, "square": True},
+    "scale": {"scale": 0.3},
+    "bool_mask": {"mask": "bool"},
+    "float_mask": {"mask": "float"},
+}
+
+
+def _sdpa_case(name: str, dtype: type) -> tuple[list[np.ndarray], dict, np.ndarray | None]:
+    kw = dict(SDPA_CASES[name])
+    square = kw.pop("square", False)
+    arrays = _sdpa_inputs(dtype, 6, 6) if square else _sdpa_inputs(dtype)
+    mask = kw.pop("mask", None)
+    m = None
+    if mask == "bool":
+        m = R.random((5, 7)) > 0.4
+        m[:, 0] = True  # no fully masked row
+    elif mask == "float":
+        m = R.standard_normal((3, 5, 7)).astype(dtype)
+    return arrays, kw, m
+
+
+@pytest.mark.parametrize("name", list(SDPA_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sdpa_fused_matches_composed(name: str, dtype: type) -> None:
+    from ember.nn.functional.attention import _attn_bias, _sdpa_composed
+
+    arrays, kw, m = _sdpa_case(name, dtype)
+    g = R.standard_normal((2, 3, arrays[0].shape[2], 6)).astype(dtype)
+    results = []
+    for fused in (True, False):
+        q, k, v = (ember.tensor(a, requires_grad=True) for a in arrays)
+        mask = None if m is None else ember.tensor(m)
+        s = kw.get("scale", 0.5)
+        if fused:
+            out = F.scaled_dot_product_attention(q, k, v, mask, scale=s,
+                                                 is_causal=kw.get("is_causal", False))
+            assert out.grad_fn.fn.__name__ == "_Attention"
+        else:
+            assert _attn_bias is not None
+            out = _sdpa_composed(q, k, v, mask, 0.0, kw.get("is_causal", False), s)
+        out.backward(ember.tensor(g))
+        results.append([out.detach().numpy()] + [t.grad.numpy() for t in (q, k, v)])
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, **tol)
+
+
+@pytest.mark.parametrize("name", list(SDPA_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sdpa_fused_vs_torch(name: str, dtype: type) -> None:
+    arrays, kw, m = _sdpa_case(name, dtype)
+    if m is None:
+        check(lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(q, k, v, **kw),
+              *arrays)
+    else:
+        check(lambda lib, q, k, v, mk: lib.nn.functional.scaled_dot_product_attention(
+            q, k, v, mk, **kw), *arrays, m)  # a float mask's gradient is compared too
+
+
+def test_sdpa_float_mask_gradient_and_gradcheck() -> None:
+    q, k, v = (ember.tensor(a, requires_grad=True) for a in _sdpa_inputs(np.float64, 3, 4))
+    bias = ember.tensor(R.standard_normal((3, 4)), requires_grad=True)
+    fn = F.scaled_dot_product_attention
+    assert ember.autograd.gradcheck(lambda *t: fn(*t), (q, k, v, bias))
+    assert ember.autograd.gradgradcheck(lambda *t: fn(*t), (q, k, v, bias))
+    assert ember.autograd.gradcheck(lambda *t: fn(*t, is_causal=True), (q, k, v))
+    assert ember.autograd.gradgradcheck(lambda *t: fn(*t, is_causal=True), (q, k, v))
+
+
+def test_sdpa_fully_masked_row_and_dropout_take_the_composed_path() -> None:
+    q, k, v = (ember.tensor(a) for a in _sdpa_inputs(np.float32, 2, 3))
+    mask = ember.tensor(np.array([[True, False, True], [False, False, False]]))
+    out = F.scaled_dot_product_attention(q, k, v, mask)
+    expect = torch.nn.functional.scaled_dot_product_attention(
+        *(torch.tensor(t.numpy()) for t in (q, k, v)), torch.tensor(mask.numpy()))
+    np.testing.assert_allclose(out.numpy(), expect.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.any(out.numpy()[:, :, 1])
+    with pytest.raises(RuntimeError, match="is_causal"):
+        F.scaled_dot_product_attention(q, k, v, mask, is_causal=True)

@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 
 import ember
+from ember.autograd.function import Primitive
+from ember.autograd.grad_mode import is_grad_enabled
 from ember.tensor import Tensor
+
+NDArray = np.ndarray
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -42,6 +46,77 @@ def _attn_bias(attn_mask: Tensor | None, is_causal: bool, lq: int, lk: int,
     return bias
 
 
+_CAUSAL: dict[tuple[int, int, Any], NDArray] = {}  # (L, S, np dtype) -> (L, S) 0 / -inf bias
+
+
+def _causal_bias(lq: int, lk: int, dtype: Any) -> NDArray:
+    """The (L, S) additive causal bias (0 on and below the diagonal, -inf above), built once."""
+    key = (lq, lk, dtype)
+    bias = _CAUSAL.get(key)
+    if bias is None:
+        if len(_CAUSAL) > 32:
+            _CAUSAL.clear()
+        bias = np.where(np.tri(lq, lk, dtype=bool), 0.0, -np.inf).astype(dtype)
+        bias.flags.writeable = False
+        _CAUSAL[key] = bias
+    return bias
+
+
+class _Attention(Primitive):
+    """softmax(q k^T scale + bias) v over the last two dims, q (..., L, E), k (..., S, E),
+    v (..., S, Ev), bias None, an array or a Tensor broadcastable to (..., L, S); no row may be
+    fully masked. The probabilities P (..., L, S) are kept for backward.
+    VJP: dv = P^T g; dP = g v^T; dS = P (dP - rowsum(dP P)); dq = scale dS k;
+    dk = scale dS^T q; dbias = dS."""
+
+    @staticmethod
+    def forward(ctx: Any, q: NDArray, k: NDArray, v: NDArray, bias: NDArray | None,
+                scale: float) -> NDArray:
+        p = np.matmul(q, np.swapaxes(k, -1, -2))  # (..., L, S)
+        p *= scale
+        if bias is not None:
+            if np.broadcast_shapes(bias.shape, p.shape) == p.shape:
+                p += bias
+            else:  # a mask with more batch dims than q k^T
+                p = p + bias
+        p -= p.max(axis=-1, keepdims=True)  # softmax in place
+        np.exp(p, out=p)
+        p /= p.sum(axis=-1, keepdims=True)
+        if True in ctx.needs_input_grad:
+            ctx.save_for_backward(*ctx.inputs[:4])
+            ctx.p, ctx.scale = p, scale
+        return np.matmul(p, v)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        q, k, v, bias = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        scale = ctx.scale
+        if is_grad_enabled():  # create_graph: P as a function of the inputs
+            scores = (q @ k.mT) * scale
+            if bias is not None:
+                scores = scores + (bias if isinstance(bias, Tensor) else Tensor._make(bias))
+            p = scores.softmax(-1)
+        else:
+            p = Tensor._make(ctx.p)
+        dv = p.mT @ g if need[2] else None
+        dp = g @ v.mT
+        ds = p * (dp - (dp * p).sum(-1, keepdim=True))  # (..., L, S)
+        dq = (ds @ k) * scale if need[0] else None
+        dk = (ds.mT @ q) * scale if need[1] else None
+        return dq, dk, dv, (ds if need[3] else None), None
+
+
+def _fusable(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None,
+             dropout_p: float) -> bool:
+    """The fused path covers float32/64 without dropout; masks of the query's dtype or bool."""
+    dt = query.dtype
+    return (dropout_p == 0.0 and dt in (ember.float32, ember.float64) and key.dtype == dt
+            and value.dtype == dt and query.ndim >= 2 and key.ndim >= 2 and value.ndim >= 2
+            and key.shape[-2] > 0
+            and (attn_mask is None or attn_mask.dtype in (dt, ember.bool)))
+
+
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
                                  attn_mask: Tensor | None = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
@@ -55,6 +130,29 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         key = key.repeat_interleave(rep, -3)
         value = value.repeat_interleave(rep, -3)
     s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if _fusable(query, key, value, attn_mask, dropout_p):
+        if is_causal and attn_mask is not None:
+            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be "
+                               "set when is_causal=True")
+        npdt = query._data.dtype
+        bias: Any = None
+        if is_causal:
+            bias = _causal_bias(lq, lk, npdt)  # row i keeps keys 0..i: none fully masked
+        elif attn_mask is not None and attn_mask.dtype == ember.bool:
+            if attn_mask._data.any(axis=-1).all():  # else a fully masked row: composed path
+                bias = np.where(attn_mask._data, 0.0, -np.inf).astype(npdt)
+        elif attn_mask is not None and not np.isneginf(attn_mask._data).all(axis=-1).any():
+            bias = attn_mask
+        if bias is not None or (attn_mask is None and not is_causal):
+            return _Attention.apply(query, key, value, bias, s)
+    return _sdpa_composed(query, key, value, attn_mask, dropout_p, is_causal, s)
+
+
+def _sdpa_composed(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None,
+                   dropout_p: float, is_causal: bool, s: float) -> Tensor:
+    """The reference composition (dropout, other dtypes, fully masked rows; the tests'
+    reference for `_Attention`)."""
+    lq, lk = query.shape[-2], key.shape[-2]
     scores = (query @ key.mT) * s  # (..., L, S)
     bias = _attn_bias(attn_mask, is_causal, lq, lk, query.dtype)
     dead = None
