@@ -20,7 +20,7 @@ __all__ = [
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
     "ones_like", "empty_like", "full_like", "clone", "to", "is_tensor", "arange", "linspace",
     "logspace", "eye", "asarray", "scalar_tensor", "tril_indices", "triu_indices", "result_type",
-    "can_cast", "is_floating_point", "is_complex", "numel", "is_nonzero",
+    "can_cast", "is_floating_point", "is_complex", "numel", "is_nonzero", "detach", "detach_",
 ]
 
 
@@ -295,6 +295,16 @@ class Clone(Primitive):
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
     """Matches `torch.clone`."""
     return Clone.apply(input)
+
+
+def detach(input: Tensor) -> Tensor:
+    """Matches `torch.detach`: `input.detach()`."""
+    return input.detach()
+
+
+def detach_(input: Tensor) -> Tensor:
+    """Matches `torch.detach_`: `input.detach_()`."""
+    return input.detach_()
 
 
 def to(input: Tensor, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
