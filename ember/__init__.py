@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ember import dtypes as _dtypes
 from ember.autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: F401
 from ember.autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled  # noqa: F401
@@ -20,8 +22,30 @@ from ember._tensor_str import set_printoptions  # noqa: F401
 from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
-from ember import autograd, nn, optim, utils  # noqa: E402, F401  (subpackages, as torch.nn)
-from ember.serialization import load, save  # noqa: E402, F401
+from ember import autograd  # noqa: E402, F401
+
+if TYPE_CHECKING:
+    from ember import nn, optim, utils  # noqa: F401
+    from ember.serialization import load, save  # noqa: F401
+
+# nn, optim, utils and save/load are imported on first use (`ember.nn`, `import ember.nn`,
+# `from ember import nn`): they are about half of `import ember`, and a script may need none.
+_LAZY = {"nn": "ember.nn", "optim": "ember.optim", "utils": "ember.utils",
+         "load": "ember.serialization", "save": "ember.serialization"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        return module if module.__name__ == f"ember.{name}" else getattr(module, name)
+    raise AttributeError(f"module 'ember' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "2.13.0+ember"
 
