@@ -344,9 +344,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--plot", default=Config.plot, help="PNG of the training curves")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
-    train(Config(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
+    cfg = Config(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
                  seed=a.seed, limit=a.limit, checkpoint=a.checkpoint, resume=a.resume,
-                 mnist=a.mnist, plot=a.plot, progress=not a.no_progress))
+                 mnist=a.mnist, plot=a.plot, progress=not a.no_progress)
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        # checkpoints are written whole (ember.save renames a finished file into place), so the
+        # last completed epoch is intact
+        hint = (f"; the last finished epoch is in {cfg.checkpoint}: add --resume to continue"
+                if cfg.checkpoint and os.path.exists(cfg.checkpoint) else "")
+        print(f"\ninterrupted{hint}", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":
