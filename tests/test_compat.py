@@ -175,3 +175,11 @@ def test_module_class_names_equal_torchs() -> None:
     for name in ["Transformer", "TransformerDecoderLayer", "MultiheadAttention", "LSTM",
                  "Embedding", "BatchNorm2d", "ConvTranspose2d", "Dropout2d", "GroupNorm"]:
         assert getattr(ember.nn, name).__name__ == name
+
+
+def test_spawned_processes_see_ember_as_torch(tmp_path: Path) -> None:
+    out = run_program("spawn_workers.py", str(tmp_path))
+    # batch sums of i*i over 0..3 and 4..7, twice each (two columns)
+    assert "batches [28.0, 252.0]" in out, out
+    # mp.spawn's children saved with their torch, which is ember
+    assert "spawned [[0, 0, 0], [0, 1, 2]] ember.tensor" in out, out

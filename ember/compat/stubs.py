@@ -257,6 +257,15 @@ def modules() -> dict[str, types.ModuleType]:
     parallel = _module("torch.nn.parallel", DistributedDataParallel=DistributedDataParallel,
                        DataParallel=DistributedDataParallel)
     tensorboard = _module("torch.utils.tensorboard", SummaryWriter=SummaryWriter)
+    import multiprocessing
+
+    from ember.compat import _Alias
+
+    torch_mp = _Alias("torch.multiprocessing", multiprocessing, {
+        "spawn": _mp_spawn, "start_processes": _mp_spawn,
+        "set_sharing_strategy": _set_sharing_strategy,
+        "get_sharing_strategy": lambda: _sharing["strategy"],
+        "get_all_sharing_strategies": lambda: {"file_descriptor", "file_system"}})
     checkpoint = _module("torch.utils.checkpoint", checkpoint=_checkpoint,
                          checkpoint_sequential=_checkpoint_sequential)
     onnx = _module("torch.onnx", export=_not_implemented("torch.onnx.export"))
@@ -273,7 +282,7 @@ def modules() -> dict[str, types.ModuleType]:
             "torch.backends.cuda": backends_cuda, "torch.backends.mps": mps,
             "torch.accelerator": accelerator, "torch.distributed": dist,
             "torch.nn.parallel": parallel, "torch.utils.tensorboard": tensorboard,
-            "torch.utils.checkpoint": checkpoint,
+            "torch.utils.checkpoint": checkpoint, "torch.multiprocessing": torch_mp,
             "torch.onnx": onnx, "torch.jit": jit}
 
 
@@ -348,6 +357,33 @@ def _checkpoint_sequential(functions: Any, segments: int, input: Any,
     for module in modules:
         input = module(input)
     return input
+
+
+def _mp_spawn(fn: Callable[..., Any], args: tuple[Any, ...] = (), nprocs: int = 1,
+              join: bool = True, daemon: bool = False, start_method: str = "spawn") -> Any:
+    """`torch.multiprocessing.spawn`: fn(i, *args) in nprocs processes; a failed child raises
+    (ProcessExitedException in torch; a RuntimeError naming the process here)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context(start_method)
+    procs = [ctx.Process(target=fn, args=(i, *args), daemon=daemon) for i in range(nprocs)]
+    for p in procs:
+        p.start()
+    if not join:
+        return procs
+    for i, p in enumerate(procs):
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"torch.multiprocessing.spawn: process {i} terminated with exit "
+                               f"code {p.exitcode}")
+    return None
+
+
+_sharing = {"strategy": "file_descriptor"}
+
+
+def _set_sharing_strategy(strategy: str) -> None:
+    _sharing["strategy"] = strategy
 
 
 _threads = {"n": 1}
