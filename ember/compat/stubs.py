@@ -365,7 +365,7 @@ def _mp_spawn(fn: Callable[..., Any], args: tuple[Any, ...] = (), nprocs: int = 
     (ProcessExitedException in torch; a RuntimeError naming the process here)."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context(start_method)
+    ctx: Any = multiprocessing.get_context(start_method)
     procs = [ctx.Process(target=fn, args=(i, *args), daemon=daemon) for i in range(nprocs)]
     for p in procs:
         p.start()
