@@ -196,3 +196,17 @@ def test_legacy_non_zip_files_from_torch_load(tmp_path) -> None:
     emodel = ember.nn.Sequential(ember.nn.Linear(3, 2), ember.nn.BatchNorm1d(2))
     emodel.load_state_dict(got["model"])
     assert got["model"]._metadata == tmodel.state_dict()._metadata
+
+
+def test_dtypes_ember_lacks_and_missing_directories_get_clear_errors(tmp_path) -> None:
+    for dtype in (torch.complex64, torch.uint16, torch.float8_e4m3fn):
+        buf = io.BytesIO()
+        torch.save({"x": torch.zeros(2, dtype=dtype)}, buf)
+        buf.seek(0)
+        with pytest.raises(CheckpointError, match="dtype ember does not have"):
+            ember.load(buf)
+    missing = tmp_path / "no" / "such" / "dir" / "ck.pt"
+    for lib in (torch, ember):
+        with pytest.raises(RuntimeError, match=r"Parent directory .*dir does not exist\."):
+            lib.save({"a": 1}, missing)
+    assert not (tmp_path / "no").exists()

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import ember
+import ember.serialization
 from ember.serialization import CheckpointError, CorruptCheckpointError, UnpicklingError
 
 SENTINEL = "/tmp/ember_hostile_sentinel"
@@ -67,8 +68,9 @@ def pt_zip(pkl: bytes, records: dict[str, bytes] | None = None, root: str = "arc
 
 
 def load_bytes(data: bytes):
+    load = ember.serialization.load  # resolved first: `ember.load` may be a lazy import
     with no_code_runs():
-        return ember.load(io.BytesIO(data))
+        return load(io.BytesIO(data))
 
 
 def refuse(data: bytes, exc=CheckpointError, match: str | None = None) -> None:

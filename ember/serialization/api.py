@@ -36,6 +36,8 @@ def save(obj: Any, f: Any, pickle_module: Any = None, pickle_protocol: int = 2,
 def _atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
+    if not os.path.isdir(directory):
+        raise RuntimeError(f"Parent directory {directory} does not exist.")  # torch's error
     # the writer's pid is in the name, so a later save can tell a dead writer's leftovers
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".ember-tmp",
                                dir=directory)

@@ -174,6 +174,13 @@ def _find_global(module: str, name: str) -> Any:
         d = _dt._BY_NAME.get(name)
         if d is not None:
             return d
+        if name.endswith("Storage"):  # e.g. ComplexFloatStorage
+            raise UnpicklingError(f"the checkpoint holds a tensor stored as torch.{name}, a dtype "
+                                  "ember does not have")
+    if (module, name) == ("torch._utils", "_rebuild_tensor_v3"):  # torch's newer dtypes only
+        raise UnpicklingError("the checkpoint holds a tensor of a dtype ember does not have "
+                              "(torch writes uint16/32/64 and float8 tensors with "
+                              "_rebuild_tensor_v3)")
     extra = _SAFE_EXTRA.get((module, name))
     if extra is not None and module.split(".")[0] not in _NEVER_MODULES:
         return extra
