@@ -182,8 +182,15 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
-        out = (input - running_mean.reshape(bshape)) * ember.rsqrt(
-            running_var.reshape(bshape) + eps)
+        # as torch's CPU inference kernel: per-channel scale and shift first, then
+        # input * scale + shift: 2 passes over the activations instead of 4
+        scale = ember.rsqrt(running_var + eps)
+        if weight is not None:
+            scale = scale * weight
+        shift = -running_mean * scale
+        if bias is not None:
+            shift = shift + bias
+        return input * scale.reshape(bshape) + shift.reshape(bshape)
     if weight is not None:
         out = out * weight.reshape(bshape)
     return out if bias is None else out + bias.reshape(bshape)
