@@ -159,6 +159,14 @@ class Tensor:
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
             return "torch." + self.dtype._legacy
+        if isinstance(dtype, str):  # 'torch.LongTensor'
+            legacy = {"torch." + d._legacy: d for d in vars(_dt).values()
+                      if isinstance(d, _dt.dtype)}
+            if dtype not in legacy:
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = legacy[dtype]
+        elif isinstance(dtype, type):  # torch.LongTensor under ember.compat: carries its dtype
+            dtype = dtype.dtype  # type: ignore[attr-defined]
         return self.to(dtype)
 
     @property
