@@ -386,6 +386,65 @@ def _set_sharing_strategy(strategy: str) -> None:
     _sharing["strategy"] = strategy
 
 
+class _LegacyTensorType(type):
+    """Metaclass of torch.FloatTensor and friends: isinstance() checks a tensor's dtype."""
+
+    dtype: Any
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        from ember import Tensor
+
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+    def __repr__(cls) -> str:
+        return f"<class 'torch.{cls.__name__}'>"
+
+
+def _legacy_new(cls: Any, *args: Any, device: Any = None) -> Any:
+    """torch.FloatTensor(2, 3) (uninitialised, that shape), torch.FloatTensor(torch.Size),
+    torch.FloatTensor([1, 2]) (data), torch.FloatTensor() (empty)."""
+    import ember
+
+    if len(args) == 1 and isinstance(args[0], ember.Tensor):
+        if args[0].dtype != cls.dtype:
+            raise TypeError(f"torch.{cls.__name__}(tensor) expected a tensor of dtype "
+                            f"{cls.dtype}, got {args[0].dtype}")
+        return args[0]
+    if len(args) == 1 and not isinstance(args[0], int) and not isinstance(args[0], ember.Size):
+        return ember.tensor(args[0], dtype=cls.dtype)
+    shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], ember.Size) else args
+    return ember.empty(*shape, dtype=cls.dtype) if shape else ember.empty(0, dtype=cls.dtype)
+
+
+def _legacy_types() -> dict[str, Any]:
+    """torch.FloatTensor, torch.LongTensor, ...: constructors and isinstance() targets."""
+    from ember import dtypes
+
+    out = {}
+    for d in vars(dtypes).values():
+        if isinstance(d, dtypes.dtype) and d._legacy not in out:
+            out[d._legacy] = _LegacyTensorType(d._legacy, (), {"dtype": d,
+                                                             "__new__": _legacy_new})
+    return out
+
+
+class _VariableType(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        from ember import Tensor
+
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableType):
+    """`torch.autograd.Variable`: since torch 0.4 a Variable is a Tensor; the call returns the
+    tensor (with requires_grad set when asked)."""
+
+    def __new__(cls, data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:
+        if requires_grad:
+            data.requires_grad_(True)
+        return data
+
+
 _threads = {"n": 1}
 
 
@@ -401,5 +460,7 @@ EXTRAS: dict[str, dict[str, Any]] = {
         "are_deterministic_algorithms_enabled": lambda: False,
         "set_num_threads": _set_num_threads, "get_num_threads": lambda: _threads["n"],
         "set_num_interop_threads": _noop, "finfo": finfo, "iinfo": iinfo,
+        **_legacy_types(),
     },
+    "torch.autograd": {"Variable": Variable},
 }

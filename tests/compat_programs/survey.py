@@ -247,6 +247,23 @@ def random_fork_rng():
 
 
 @probe
+def legacy_tensor_types():
+    # older scripts: Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor
+    from torch.autograd import Variable
+
+    Tensor = torch.FloatTensor
+    valid = Variable(Tensor(3, 1).fill_(1.0), requires_grad=False)
+    ids = torch.LongTensor([1, 2, 3])
+    return [tuple(valid.shape), str(valid.dtype), valid.requires_grad, ids.tolist(), str(ids.dtype),
+            tuple(torch.FloatTensor(torch.Size([2, 2])).shape), tuple(torch.FloatTensor().shape),
+            isinstance(ids, torch.LongTensor), isinstance(ids, torch.FloatTensor),
+            isinstance(ids, Variable), Variable(torch.ones(1), requires_grad=True).requires_grad,
+            str(torch.zeros(2).type(torch.LongTensor).dtype),
+            str(torch.zeros(2).type("torch.IntTensor").dtype), ids.type(), repr(torch.ByteTensor),
+            _outcome(lambda: torch.FloatTensor(ids))["value"]["raised"]]
+
+
+@probe
 def safe_globals():
     class Box:
         pass
