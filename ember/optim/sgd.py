@@ -38,6 +38,8 @@ class SGD(Optimizer):
 
     def _update(self, p: NDArray, g: NDArray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        # In place on p and the momentum buffer, with torch's arithmetic (buf = buf * m +
+        # (1 - dampening) * g; p = p - lr * g); the gradient array itself is never written.
         wd, momentum = _scalar(group["weight_decay"]), group["momentum"]
         if wd != 0:
             g = g + wd * p
@@ -49,6 +51,18 @@ class SGD(Optimizer):
             else:
                 b = buf._data
                 b *= momentum
-                b += (1 - group["dampening"]) * g
+                damp = 1 - group["dampening"]
+                b += g if damp == 1 else damp * g  # g * 1.0 is g: no temporary for the default
             g = g + momentum * b if group["nesterov"] else b
-        p -= _scalar(group["lr"]) * g
+        step = self._scratch(p)  # lr * g, into a buffer reused across steps
+        np.multiply(g, _scalar(group["lr"]), out=step)
+        p -= step
+
+    def _scratch(self, p: NDArray) -> NDArray:
+        """A reusable array of p's shape and dtype (shared by same-shaped parameters, which are
+        updated one after the other), so a step allocates nothing."""
+        key = (p.shape, p.dtype)
+        scratch = self.__dict__.setdefault("_scratch_arrays", {})
+        if key not in scratch:
+            scratch[key] = np.empty(p.shape, p.dtype)
+        return scratch[key]  # type: ignore[no-any-return]
