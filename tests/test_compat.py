@@ -183,3 +183,13 @@ def test_spawned_processes_see_ember_as_torch(tmp_path: Path) -> None:
     assert "batches [28.0, 252.0]" in out, out
     # mp.spawn's children saved with their torch, which is ember
     assert "spawned [[0, 0, 0], [0, 1, 2]] ember.tensor" in out, out
+
+
+def test_runner_module_flag() -> None:
+    # `python -m ember.compat -m module args`: the module runs as __main__ with torch = ember
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-m", "ember.compat", "-m", "survey"], cwd=PROGRAMS,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    answers = json.loads(proc.stdout.splitlines()[-1])
+    assert answers["cuda_queries"] == {"value": [False, False, 0, False], "warnings": []}
