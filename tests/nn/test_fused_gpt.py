@@ -151,3 +151,34 @@ def test_sdpa_fully_masked_row_and_dropout_take_the_composed_path() -> None:
     assert not np.any(out.numpy()[:, :, 1])
     with pytest.raises(RuntimeError, match="is_causal"):
         F.scaled_dot_product_attention(q, k, v, mask, is_causal=True)
+
+
+@pytest.mark.parametrize("num", [7, 5000])  # one-hot GEMM, and sorted reduceat for a big table
+@pytest.mark.parametrize("keep", [False, True])
+def test_scatter_rows_matches_add_at(num: int, keep: bool) -> None:
+    from ember.nn.functional.sparse import _scatter_rows
+
+    idx = R.integers(0, min(num, 300), 400)
+    g = R.standard_normal((400, 6))
+    w = R.random(400) if keep else None
+    expect = np.zeros((num, 6))
+    np.add.at(expect, idx, g * (w[:, None] if w is not None else 1.0))
+    np.testing.assert_allclose(_scatter_rows(g, idx, w, num), expect, rtol=1e-12, atol=1e-12)
+    assert _scatter_rows(g[:0], idx[:0], None, num).shape == (num, 6)
+
+
+@pytest.mark.parametrize("kw", [{}, {"padding_idx": 2}, {"scale_grad_by_freq": True},
+                                {"padding_idx": 0, "scale_grad_by_freq": True}])
+@pytest.mark.parametrize("num", [9, 3000])
+def test_embedding_backward_vs_torch(kw: dict, num: int) -> None:
+    idx = R.integers(0, 9, (4, 50))
+    check(lambda lib, w, i: lib.nn.functional.embedding(i, w, **kw),
+          R.standard_normal((num, 5)).astype(np.float32), idx)
+
+
+def test_embedding_double_backward_uses_the_composed_scatter() -> None:
+    w = ember.tensor(R.standard_normal((6, 3)), requires_grad=True)
+    idx = ember.tensor(R.integers(0, 6, (5,)))
+    fn = lambda t: F.embedding(idx, t) ** 2  # noqa: E731
+    assert ember.autograd.gradcheck(fn, (w,))
+    assert ember.autograd.gradgradcheck(fn, (w,))

