@@ -55,8 +55,9 @@ class _Handle:
 
 
 def _scalar(x: Any) -> Any:
-    """A 1-element Tensor hyperparameter as a Python float; anything else unchanged."""
-    return float(x._data) if isinstance(x, Tensor) else x
+    """A 1-element Tensor hyperparameter as a NumPy scalar of its dtype (torch computes with the
+    0-d tensor, so a float32 lr keeps float32 arithmetic); anything else unchanged."""
+    return x._data.reshape(())[()] if isinstance(x, Tensor) else x
 
 
 def _hooked_step(step: Callable[..., Any]) -> Callable[..., Any]:

@@ -380,3 +380,21 @@ def test_end_to_end_training_matches_torch(cnn, recipe):
     assert l1[-1] < l1[0]  # it actually trains
     for a, b in zip(p1, p2):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam",
+                                  "RAdam", "Adadelta", "Rprop", "ASGD", "Adafactor", "Muon"])
+@pytest.mark.parametrize("lr_dtype", ["float32", "float64"])
+def test_tensor_lr_trajectory_matches_torch(name, lr_dtype):
+    """torch computes lr-derived factors with the 0-d lr tensor, so a float32 lr on float64
+    parameters rounds them to float32; ember must do the same to follow the trajectory."""
+    out = []
+    for mod in (torch, ember):
+        p = mod.tensor([[1.0, -2.0, 3.0], [0.5, 0.25, -1.5]], dtype=mod.float64,
+                       requires_grad=True)
+        opt = getattr(mod.optim, name)([p], lr=mod.tensor(0.01, dtype=getattr(mod, lr_dtype)))
+        for k in range(10):
+            p.grad = mod.tensor(np.sin(p.detach().numpy() + k))
+            opt.step()
+        out.append(p.detach().numpy().copy())
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-14, atol=0)
