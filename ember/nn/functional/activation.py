@@ -108,7 +108,7 @@ def _gelu_composed(input: Tensor, approximate: str) -> Tensor:
 
 
 # Numerical Recipes' erfc fit (Chebyshev, "erfcc"): erfc(z) = t exp(-z² + P(t)), t = 1/(1+z/2),
-# relative error < 1.2e-7 for every z >= 0, so both tails of the normal cdf keep float32 digits.
+# relative error < 1.2e-7 for every z >= 0 (torch's own float32 erf is within 1.5e-7 absolute).
 _ERFC_P = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
            0.09678418, 0.37409196, 1.00002368, -1.26551223)
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
@@ -137,7 +137,11 @@ def _normal_cdf(x: NDArray) -> NDArray:
     np.exp(p, out=p)
     p *= t
     p *= np.float32(0.5)  # p = erfc(|x|/sqrt 2)/2 = Phi(-|x|)
-    np.subtract(1.0, p, out=p, where=x >= 0)  # Phi(x) = 1 - Phi(-x) for x >= 0
+    # Phi(x) = 1/2 + sign(x) (1/2 - Phi(-|x|)), branch-free: np.where / where= on a random
+    # mask run at ~1/50 of a plain pass here (12-27 ms against 0.2 ms for 512k floats)
+    np.subtract(np.float32(0.5), p, out=p)
+    np.copysign(p, x, out=p)
+    p += np.float32(0.5)
     return p
 
 
