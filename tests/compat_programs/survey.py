@@ -264,6 +264,20 @@ def legacy_tensor_types():
 
 
 @probe
+def distributions():
+    # reinforce.py / actor_critic.py: a policy's action sampled and its log-probability kept
+    from torch.distributions import Categorical, Normal
+
+    probs = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
+    m = Categorical(probs)
+    action = m.sample()
+    normal = Normal(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]))
+    return [tuple(action.shape), str(action.dtype), m.log_prob(torch.tensor([1, 0])).tolist(),
+            m.entropy().tolist(), normal.log_prob(torch.tensor([0.5, 0.5])).tolist(),
+            torch.distributions.kl_divergence(normal, Normal(0.0, 1.0)).tolist()]
+
+
+@probe
 def safe_globals():
     class Box:
         pass
