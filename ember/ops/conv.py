@@ -115,9 +115,12 @@ def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
     faster than a copy per kernel offset, whose strided writes touch every cache line 9 times."""
     n, c = x.shape[0], x.shape[1]
     sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
-    xp = np.zeros((n, *sp, c), dtype=x.dtype)  # (N, *Sp, C)
-    xp[(slice(None),) + tuple(slice(p, p + s) for p, s in
-                              zip(lo, x.shape[2:], strict=True))] = np.moveaxis(x, 1, -1)
+    if math.prod(kernel) == 1 and sp == x.shape[2:]:
+        xp = np.moveaxis(x, 1, -1)  # 1x1, no padding: the copy below is the only one (a matmul)
+    else:
+        xp = np.zeros((n, *sp, c), dtype=x.dtype)  # (N, *Sp, C)
+        xp[(slice(None),) + tuple(slice(p, p + s) for p, s in
+                                  zip(lo, x.shape[2:], strict=True))] = np.moveaxis(x, 1, -1)
     st = xp.strides
     sd = st[1:-1]
     view = as_strided(xp, (n, *out, *kernel, c),
