@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import fractions
 import io
 import os
 
@@ -149,10 +150,15 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path) -> None:
     assert mode == 0o666 & ~umask
 
 
-def test_weights_only_false_is_refused(tmp_path) -> None:
-    ember.save({"a": 1}, tmp_path / "a.pt")
-    with pytest.raises(CheckpointError, match="weights_only=False"):
-        ember.load(tmp_path / "a.pt", weights_only=False)
+def test_weights_only_false_reads_with_the_same_allow_list(tmp_path) -> None:
+    torch.save({"a": torch.ones(2), "n": 1}, tmp_path / "a.pt")
+    with pytest.warns(UserWarning, match=r"weights_only=False.*same allow-list"):
+        got = ember.load(tmp_path / "a.pt", weights_only=False)
+    assert got["a"].tolist() == [1.0, 1.0] and got["n"] == 1
+    torch.save({"obj": fractions.Fraction(1, 3)}, tmp_path / "b.pt")  # needs an import to load
+    with pytest.warns(UserWarning), pytest.raises(ember.serialization.UnpicklingError,
+                                                  match="fractions.Fraction"):
+        ember.load(tmp_path / "b.pt", weights_only=False)
 
 
 def test_parameters_round_trip(tmp_path) -> None:

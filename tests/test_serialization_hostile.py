@@ -220,6 +220,10 @@ def test_12_no_fallback_after_rejection(monkeypatch) -> None:
     monkeypatch.setattr(ember.serialization._SafeUnpickler, "load", counting)
     refuse(pt_zip(b"\x80\x02cos\nsystem\n."), UnpicklingError)
     assert calls == [1]
+    load = ember.serialization.load
+    with no_code_runs(), pytest.warns(UserWarning), pytest.raises(UnpicklingError):
+        load(io.BytesIO(pt_zip(b"\x80\x02cos\nsystem\n.")), weights_only=False)
+    assert calls == [1, 1]  # weights_only=False is the same reader, not an unsafe one
 
 
 # ---- archive ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -91,13 +92,18 @@ def _remove_dead_temps(directory: str, base: str) -> None:
 def load(f: Any, map_location: Any = None, pickle_module: Any = None, *,
          weights_only: bool | None = True, mmap: bool | None = None, **kwargs: Any) -> Any:
     """Matches `torch.load` with `weights_only=True` (the default): reads PyTorch zip checkpoints
-    and safetensors files (recognised from their bytes), onto the CPU, without running any code
-    from the file. `weights_only=False` is refused: ember has no code-executing loader."""
+    (and the legacy non-zip layout) and safetensors files (recognised from their bytes), onto
+    the CPU, without running any code from the file. `map_location` and `mmap` are accepted and
+    have nothing to do on the CPU.
+
+    Difference: ember has no code-executing loader. `weights_only=False` (common in scripts
+    written for torch 2.6+) is accepted with a warning and reads the file with the same
+    allow-list, so plain checkpoints load and anything else is refused with UnpicklingError."""
     if weights_only is False:
-        raise CheckpointError(
-            "ember.load(weights_only=False) is not supported: ember never unpickles arbitrary "
-            "objects. Save plain data (tensors, numbers, strings, dicts/lists) or allow your own "
-            "data classes with ember.serialization.add_safe_globals([...]).")
+        warnings.warn(
+            "ember.load(weights_only=False): ember never unpickles arbitrary objects; the file is "
+            "read with the same allow-list as weights_only=True (allow your own data classes "
+            "with ember.serialization.add_safe_globals([...])).", UserWarning, stacklevel=2)
     if isinstance(f, (str, os.PathLike)):
         name = os.fspath(f)
         with open(name, "rb") as fh:
