@@ -57,8 +57,19 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = _zeros_like(p)
 
+    def _scratch(self, p: NDArray) -> tuple[NDArray, NDArray]:
+        """Two work arrays shaped like p, views of flat per-dtype buffers that grow to the largest
+        parameter and live with the optimizer (not in its state: state_dict stays torch's)."""
+        cache: dict[Any, NDArray] = self.__dict__.setdefault("_work", {})
+        flat = cache.get(p.dtype)
+        if flat is None or flat.shape[1] < p.size:
+            flat = cache[p.dtype] = np.empty((2, p.size), dtype=p.dtype)
+        return flat[0, :p.size].reshape(p.shape), flat[1, :p.size].reshape(p.shape)
+
     def _update(self, p: NDArray, g: NDArray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        """torch's single-tensor (foreach=False) Adam, operation for operation, in place: the
+        same roundings, no temporaries beyond two reused work arrays."""
         lr, wd, eps = _scalar(group["lr"]), group["weight_decay"], group["eps"]
         beta1, beta2 = (_scalar(b) for b in group["betas"])
         exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
@@ -70,6 +81,40 @@ class Adam(Optimizer):
             else:
                 g = g + wd * p
         _check_same_dtype(exp_avg, g)
+        if g.shape != p.shape or g.dtype != p.dtype or exp_avg_sq.dtype != p.dtype:
+            self._update_composed(p, g, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step, state,
+                                  group)
+            return
+        buf, buf2 = self._scratch(p)
+        w = 1 - beta1
+        if abs(w) < 0.5:  # exp_avg.lerp_(g, w) = exp_avg + w (g - exp_avg)
+            np.subtract(g, exp_avg, out=buf)
+            buf *= w
+            exp_avg += buf
+        else:
+            _lerp_(exp_avg, g, w)
+        exp_avg_sq *= beta2
+        np.multiply(g, 1 - beta2, out=buf)  # addcmul: ((1 - beta2) g) g
+        buf *= g
+        exp_avg_sq += buf
+        step_size = lr / (1 - beta1**step)
+        bc2_sqrt = (1 - beta2**step) ** 0.5
+        v = exp_avg_sq
+        if group["amsgrad"]:
+            v = state["max_exp_avg_sq"]._data
+            np.maximum(v, exp_avg_sq, out=v)
+        np.sqrt(v, out=buf)  # denom = sqrt(v) / bc2_sqrt + eps
+        buf /= bc2_sqrt
+        buf += eps
+        np.multiply(exp_avg, step_size, out=buf2)  # addcdiv: p - (step_size exp_avg) / denom
+        buf2 /= buf
+        p -= buf2
+
+    @staticmethod
+    def _update_composed(p: NDArray, g: NDArray, exp_avg: NDArray, exp_avg_sq: NDArray,
+                         lr: Any, beta1: Any, beta2: Any, eps: float, step: float,
+                         state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The written-out update (mixed dtypes or shapes; the tests' reference)."""
         _lerp_(exp_avg, g, 1 - beta1)
         exp_avg_sq *= beta2
         exp_avg_sq += (1 - beta2) * g * g  # torch's addcmul order

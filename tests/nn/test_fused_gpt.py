@@ -182,3 +182,43 @@ def test_embedding_double_backward_uses_the_composed_scatter() -> None:
     fn = lambda t: F.embedding(idx, t) ** 2  # noqa: E731
     assert ember.autograd.gradcheck(fn, (w,))
     assert ember.autograd.gradgradcheck(fn, (w,))
+
+
+@pytest.mark.parametrize("kw", [{}, {"amsgrad": True, "weight_decay": 0.1}, {"maximize": True},
+                                {"betas": (0.3, 0.9)}])
+@pytest.mark.parametrize("cls", ["Adam", "AdamW"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_in_place_update_equals_written_out_and_torch(cls: str, kw: dict,
+                                                          dtype: type) -> None:
+    shapes = [(7, 5), (5,), (3, 2, 4)]
+    init = [R.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[R.standard_normal(s).astype(dtype) for s in shapes] for _ in range(4)]
+
+    def run(lib, composed: bool):  # type: ignore[no-untyped-def]
+        params = [lib.tensor(a.copy(), requires_grad=True) for a in init]
+        opt = getattr(lib.optim, cls)(params, lr=0.05, **kw) if lib is ember else \
+            getattr(lib.optim, cls)(params, lr=0.05, foreach=False, **kw)
+        if composed:  # the written-out update, through the same fallback the fast path keeps
+            opt._update = lambda p, g, st, gr: opt._update_composed(  # type: ignore[method-assign]
+                p, (g + gr["weight_decay"] * p) if gr["weight_decay"] and not
+                gr["decoupled_weight_decay"] else g, st["exp_avg"]._data,
+                st["exp_avg_sq"]._data, gr["lr"], gr["betas"][0], gr["betas"][1], gr["eps"],
+                _bump(st, p, gr), st, gr)
+        for gs in grads:
+            for p, g in zip(params, gs):
+                p.grad = lib.tensor(g)
+            opt.step()
+        return [p.detach().numpy() for p in params]
+
+    fast, ref, expect = run(ember, False), run(ember, True), run(torch, False)
+    for a, b, c in zip(fast, ref, expect):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-7)
+
+
+def _bump(state: dict, p: np.ndarray, group: dict) -> float:
+    """The step count and decoupled decay the fast path applies before its update."""
+    state["step"]._data += 1
+    if group["weight_decay"] and group["decoupled_weight_decay"]:
+        p *= 1 - group["lr"] * group["weight_decay"]
+    return float(state["step"]._data)
