@@ -91,6 +91,32 @@ def test_nanogpt_trains_saves_and_resumes(tmp_path: Path) -> None:
     assert more[-1] < losses[-1], second
     assert "done at iter 16" in second
 
+    # sample.py loads the checkpoint and generates; torch, given the same checkpoint and seed,
+    # generates the same text (same weights, same multinomial draws)
+    samples = re.findall(r"sample: '(.*)'", run_program("nanogpt_sample.py", opts[0]))
+    assert len(samples) == 2 and all(s.startswith("the ") and len(s) == 44 for s in samples)
+    assert samples == _torch_nanogpt_samples(tmp_path)
+
+
+def _torch_nanogpt_samples(out_dir: Path) -> list[str]:
+    import pickle
+
+    spec = importlib.util.spec_from_file_location("nanogpt_model_torch",
+                                                  os.path.join(PROGRAMS, "nanogpt_model.py"))
+    assert spec is not None and spec.loader is not None
+    gpt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpt)
+    torch.manual_seed(1337)  # before the model, as sample.py seeds (its init draws too)
+    ckpt = torch.load(out_dir / "ckpt.pt", map_location="cpu")
+    model = gpt.GPT(gpt.GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    with open(out_dir / "data" / "meta.pkl", "rb") as f:
+        meta = pickle.load(f)
+    x = torch.tensor([meta["stoi"][c] for c in "the "])[None]
+    return ["".join(meta["itos"][i] for i in model.generate(x, 40, 0.8, 10)[0].tolist())
+            for _ in range(2)]
+
 
 @pytest.mark.parametrize("args", [(), ("--model", "GRU", "--tied")])
 def test_word_language_model(args: tuple[str, ...], tmp_path: Path) -> None:
