@@ -212,7 +212,7 @@ class Convolution(Primitive):
         kernel, dil, stride, lo, out = ctx.args
         nd, o = len(kernel), w.shape[0]
         dx = dw = db = None
-        as_conv = _transposed_is_conv(kernel, dil, stride, lo)
+        as_conv = transposed_is_conv(kernel, dil, stride, lo)
         gm = None
         if ctx.needs_input_grad[1] or (ctx.needs_input_grad[0] and not as_conv):
             gm = g.permute(0, *range(2, 2 + nd), 1).reshape(-1, o)  # (N*L, O)
@@ -238,7 +238,7 @@ class Convolution(Primitive):
         return (dx, dw, db) + (None,) * 5
 
 
-def _transposed_is_conv(kernel: Ints, dilation: Ints, stride: Ints, lo: Ints) -> bool:
+def transposed_is_conv(kernel: Ints, dilation: Ints, stride: Ints, lo: Ints) -> bool:
     """Whether conv's input gradient is a stride-1 Convolution of g (no col2im needed)."""
     return all(s == 1 for s in stride) and all(
         p <= d * (k - 1) for k, d, p in zip(kernel, dilation, lo, strict=True))

@@ -98,3 +98,32 @@ def test_channels_last_unfold_fold_are_adjoint() -> None:
     np.testing.assert_allclose((ux * c).sum(), (x * fc).sum(), rtol=1e-12)
     assert gradgradcheck(lambda t: UnfoldCL.apply(t * t, *args),
                          (ember.tensor(x[:1, :1], requires_grad=True),))
+
+
+@pytest.mark.parametrize("kw", [{}, {"padding": 1}, {"padding": (2, 1), "dilation": (2, 1)}])
+def test_stride1_conv_transpose_as_convolution_matches_composed_and_torch(kw: dict) -> None:
+    # groups=1, stride 1 runs as a fused Convolution; groups=2 of the same weights takes the
+    # composed GEMM + Fold path, so summing two groups' worth checks one against the other
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((4, 3, 3, 2)), \
+        rng.standard_normal(3)
+    outs = []
+    for lib in (ember, torch):
+        xt = lib.tensor(x, requires_grad=True)
+        wt, bt = lib.tensor(w, requires_grad=True), lib.tensor(b, requires_grad=True)
+        y = lib.nn.functional.conv_transpose2d(xt, wt, bt, **kw)
+        (y * y).sum().backward()
+        outs.append([a.detach().numpy() for a in (y, xt.grad, wt.grad, bt.grad)])
+    for e, t in zip(*outs, strict=True):
+        np.testing.assert_allclose(e, t, rtol=1e-10, atol=1e-10)
+    xe = ember.tensor(x, requires_grad=True)
+    we = ember.tensor(w, requires_grad=True)
+    conv_t = ember.nn.functional.conv_transpose2d
+    assert conv_t(xe, we, **kw).grad_fn.name() == "ConvolutionBackward0"
+    composed = conv_t(ember.cat([xe, xe], 1), ember.cat([we, we], 0), groups=2, **kw)
+    fused = conv_t(xe, we, **kw)
+    np.testing.assert_allclose(composed[:, :3].detach().numpy(), fused.detach().numpy(),
+                               rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda a, c: conv_t(a, c, **kw),
+                     (ember.tensor(x[:1, :2, :3, :3], requires_grad=True),
+                      ember.tensor(w[:2, :2], requires_grad=True)))

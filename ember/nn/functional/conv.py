@@ -6,7 +6,7 @@ import math
 import warnings
 from typing import Any
 
-from ember.ops.conv import Convolution, Fold, Unfold
+from ember.ops.conv import Convolution, Fold, Unfold, transposed_is_conv
 from ember.tensor import Tensor
 
 Ints = tuple[int, ...]
@@ -166,6 +166,13 @@ def _conv_transposend(input: Tensor, weight: Tensor, bias: Tensor | None, stride
     size_in = tuple(x.shape[2:])
     size = tuple((h - 1) * s - 2 * p + d * (k - 1) + op + 1 for h, s, p, d, k, op in
                  zip(size_in, stride_t, pad, dil, kernel, opad, strict=True))
+    if groups == 1 and transposed_is_conv(kernel, dil, stride_t, pad):
+        # stride 1: a plain Convolution with the weight flipped and its channels swapped
+        # (Convolution's own input gradient), one GEMM and no col2im
+        back = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dil, pad, strict=True))
+        wt = weight.flip(tuple(range(2, 2 + nd))).transpose(0, 1)  # (O, C, *k)
+        y = Convolution.apply(x, wt, bias, kernel, dil, stride_t, back, size)
+        return y.squeeze(0) if unbatched else y
     og = weight.shape[1]  # output channels per group
     kk = math.prod(kernel)
     xf = x.reshape(n, c, -1).transpose(0, 1).reshape(groups, c // groups, -1)  # (G, C/G, N*L)
