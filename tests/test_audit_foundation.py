@@ -244,3 +244,37 @@ def test_memory_is_flat_over_1000_training_steps_and_gc_finds_nothing() -> None:
         gc.enable()
     assert grown < 20, f"{grown} more live Python objects after 850 more steps"
     assert not kept, [str(t.traceback) for t in kept]
+
+
+PROMOTION_DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+                    "float32", "float64"]
+PROMOTION_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b, "floordiv": lambda a, b: a // b, "mod": lambda a, b: a % b,
+    "pow": lambda a, b: a**b, "eq": lambda a, b: a == b, "lt": lambda a, b: a < b,
+    "and": lambda a, b: a & b,
+}
+
+
+def _promoted(lib: Any, op: str, d1: str, d2: str) -> tuple[str, Any]:
+    a = lib.tensor([1, 2, 3], dtype=getattr(lib, d1))
+    other = {"int": 2, "float": 2.5, "bool": True, "0-dim float64": lib.tensor(2.5,
+             dtype=lib.float64)}
+    b = other[d2] if d2 in other else lib.tensor([2, 1, 2], dtype=getattr(lib, d2))
+    try:
+        r = PROMOTION_OPS[op](a, b)
+    except Exception as err:
+        return type(err).__name__, None
+    return str(r.dtype).removeprefix("torch."), np.asarray(r.double().tolist())
+
+
+@pytest.mark.parametrize("op", list(PROMOTION_OPS))
+def test_type_promotion_and_refusals_as_torch(op: str) -> None:
+    """Result dtype (or error type) and values of every dtype pair and of tensor-scalar pairs,
+    e.g. int / int -> float32, uint8 + int8 -> int16, bool - anything refused."""
+    for d1 in PROMOTION_DTYPES:
+        for d2 in [*PROMOTION_DTYPES, "int", "float", "bool", "0-dim float64"]:
+            (ed, ev), (td, tv) = _promoted(ember, op, d1, d2), _promoted(torch, op, d1, d2)
+            assert ed == td, f"{d1} {op} {d2}: {ed} != torch's {td}"
+            if tv is not None:
+                np.testing.assert_allclose(ev, tv, rtol=1e-2, err_msg=f"{d1} {op} {d2}")

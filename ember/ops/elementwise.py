@@ -959,7 +959,15 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     if d is _dt.bool_:
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                            "Use the `^` or `logical_xor()` operator instead.")
+    if _is_bool(input) or _is_bool(other):  # torch refuses a bool operand of any kind
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     return Sub.apply(a, _scaled(b, alpha, d))
+
+
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype is _dt.bool_)
 
 
 def rsub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
