@@ -222,3 +222,13 @@ def _bump(state: dict, p: np.ndarray, group: dict) -> float:
     if group["weight_decay"] and group["decoupled_weight_decay"]:
         p *= 1 - group["lr"] * group["weight_decay"]
     return float(state["step"]._data)
+
+
+def test_gelu_retain_graph_backward_twice_is_equal() -> None:
+    x = ember.tensor(R.standard_normal(50).astype(np.float32) * 3, requires_grad=True)
+    y = F.gelu(x).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    x.grad = None
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), first)

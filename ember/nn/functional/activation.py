@@ -107,52 +107,75 @@ def _gelu_composed(input: Tensor, approximate: str) -> Tensor:
     return input * 0.5 * (1.0 + ember.tanh(inner))
 
 
-# Numerical Recipes' erfc fit (Chebyshev, "erfcc"): erfc(z) = t exp(-z² + P(t)), t = 1/(1+z/2),
-# relative error < 1.2e-7 for every z >= 0 (torch's own float32 erf is within 1.5e-7 absolute).
-_ERFC_P = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
-           0.09678418, 0.37409196, 1.00002368, -1.26551223)
+# erfc(z) ~ t (a1 + a2 t + ... + a5 t⁴) exp(-z²), t = 1/(1 + 0.3275911 z), z >= 0: Abramowitz
+# & Stegun 7.1.26, |error| < 1.5e-7, the formula torch's vectorised float32 erf uses. Here
+# z = a/sqrt 2 and the halving of Phi(-a) = erfc(a/sqrt 2)/2 is folded into the coefficients.
+_AS_P = 0.3275911 / math.sqrt(2.0)
+_AS_A = tuple(0.5 * c for c in (1.061405429, -1.453152027, 1.421413741, -0.284496736,
+                                0.254829592))  # a5 .. a1, halved
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_K = math.sqrt(2.0 / math.pi)
 
 
+def _lower_tail(x: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """float32 x -> (|x|, Phi(-|x|), exp(-x²/2)): the normal cdf's lower tail without a mask
+    (np.where and where= on a random mask run at ~1/50 of a plain pass) and no erf series;
+    every step is one in-place NumPy pass."""
+    f32 = np.float32
+    a = np.abs(x)
+    t = a * f32(_AS_P)
+    t += f32(1.0)
+    np.reciprocal(t, out=t)
+    p = t * f32(_AS_A[0])
+    for c in _AS_A[1:]:  # Horner, in place
+        p += f32(c)
+        p *= t
+    e = np.multiply(a, a, out=t)
+    e *= f32(-0.5)
+    np.exp(e, out=e)
+    p *= e
+    return a, p, e
+
+
 def _normal_cdf(x: NDArray) -> NDArray:
-    """Phi(x) = erfc(-x/sqrt 2)/2, same dtype as x. float32: the fit above with in-place passes
-    (one exp, no erf series); float64: ember's accurate erf (the fit is only 1.2e-7)."""
+    """Phi(x) = erfc(-x/sqrt 2)/2 in x's dtype: float32 from `_lower_tail`, Phi(x) = 1/2 +
+    sign(x) (1/2 - Phi(-|x|)) branch-free; float64 from ember's accurate erf."""
     if x.dtype != np.float32:
         erf = ember.erf(Tensor._make(x * _SQRT1_2))._data
         return np.asarray((erf + 1.0) * 0.5)
-    z = np.abs(x)
-    z *= np.float32(_SQRT1_2)
-    t = z * np.float32(0.5)
-    t += 1.0
-    np.reciprocal(t, out=t)
-    p = t * np.float32(_ERFC_P[0])
-    for c in _ERFC_P[1:-1]:  # Horner, in place
-        p += np.float32(c)
-        p *= t
-    p += np.float32(_ERFC_P[-1])
-    z *= z
-    p -= z
-    np.exp(p, out=p)
-    p *= t
-    p *= np.float32(0.5)  # p = erfc(|x|/sqrt 2)/2 = Phi(-|x|)
-    # Phi(x) = 1/2 + sign(x) (1/2 - Phi(-|x|)), branch-free: np.where / where= on a random
-    # mask run at ~1/50 of a plain pass here (12-27 ms against 0.2 ms for 512k floats)
-    np.subtract(np.float32(0.5), p, out=p)
-    np.copysign(p, x, out=p)
-    p += np.float32(0.5)
-    return p
+    return _cdf_from_tail(x, _lower_tail(x)[1])
+
+
+def _cdf_from_tail(x: NDArray, p: NDArray) -> NDArray:
+    cdf = np.subtract(np.float32(0.5), p)
+    np.copysign(cdf, x, out=cdf)
+    cdf += np.float32(0.5)
+    return cdf
 
 
 class _Gelu(Primitive):
     """Fused gelu for float32/64: exact x Phi(x) (Phi the normal cdf) or, with `tanh`,
-    x (1 + th)/2, th = tanh(k (x + 0.044715 x³)), k = sqrt(2/pi).
+    x (1 + th)/2, th = tanh(k (x + 0.044715 x³)), k = sqrt(2/pi). float32 exact gelu is
+    relu(x) - |x| Phi(-|x|), which keeps relative digits in the lower tail.
     VJP: g (Phi + x phi), phi = exp(-x²/2)/sqrt(2 pi); tanh: g ((1 + th)/2
-    + x/2 (1 - th²) k (1 + 3 0.044715 x²)). Phi (or th) is kept from the forward."""
+    + x/2 (1 - th²) k (1 + 3 0.044715 x²)). Phi (or its parts, or th) is kept from the forward."""
 
     @staticmethod
     def forward(ctx: Any, x: NDArray, tanh: bool) -> NDArray:
+        need = ctx.needs_input_grad[0]
+        ctx.tanh, ctx.cdf, ctx.tail = tanh, None, None
+        if need:
+            ctx.save_for_backward(ctx.inputs[0])
+        if not tanh and x.dtype == np.float32:
+            a, p, e = _lower_tail(x)
+            if need:
+                ctx.tail = (p, e)
+                out = a * p
+            else:
+                out = np.multiply(a, p, out=e)
+            np.maximum(x, np.float32(0.0), out=a)
+            return np.subtract(a, out, out=a)
         if tanh:
             inner = x * x
             inner *= 0.044715
@@ -164,9 +187,8 @@ class _Gelu(Primitive):
             cdf *= 0.5  # (1 + th)/2
         else:
             cdf = _normal_cdf(x)
-        if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(ctx.inputs[0])
-            ctx.cdf, ctx.tanh = cdf, tanh
+        if need:
+            ctx.cdf = cdf
             return x * cdf
         cdf *= x
         return cdf
@@ -176,9 +198,15 @@ class _Gelu(Primitive):
         (x,) = ctx.saved_tensors
         if is_grad_enabled():  # create_graph: the composed derivative, differentiable again
             return g * _gelu_derivative(x, ctx.tanh), None
-        xa, cdf = x._data, ctx.cdf
-        if ctx.tanh:
+        xa = x._data
+        if ctx.tail is not None:  # float32 exact: Phi from Phi(-|x|), phi from exp(-x²/2)
+            p, e = ctx.tail
+            cdf = _cdf_from_tail(xa, p)
+            d = e * np.float32(_INV_SQRT_2PI)  # not in place: a retained graph reuses e
+            d *= xa  # x phi(x)
+        elif ctx.tanh:
             # x/2 (1 - th²) k (1 + 3a x²), with (1 - th²)/4 = cdf (1 - cdf)
+            cdf = ctx.cdf
             d = xa * xa
             d *= 3 * 0.044715
             d += 1.0
@@ -187,6 +215,7 @@ class _Gelu(Primitive):
             d *= cdf
             d *= 1.0 - cdf
         else:
+            cdf = ctx.cdf
             d = xa * xa
             d *= -0.5
             np.exp(d, out=d)
