@@ -351,6 +351,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads (a model this small runs fastest on one)")
     args = p.parse_args(argv)
+    if args.temperature <= 0:
+        p.error(f"--temperature must be > 0 (logits are divided by it), got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        p.error(f"--top-k must be >= 1, got {args.top_k}")
     try:  # torch.set_num_threads for NumPy's BLAS, when threadpoolctl is installed
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=args.threads)
