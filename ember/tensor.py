@@ -635,6 +635,11 @@ class Tensor:
         self._check_inplace()
         return self._inplace(fn(self, *args, **kwargs))
 
+    def where(self, condition: Any, y: Any) -> Tensor:
+        """Matches `torch.Tensor.where`: `torch.where(condition, self, y)` (self is not the
+        condition, unlike the other methods that pass self first)."""
+        return _ops.where(condition, self, y)
+
     # ---- creation helpers ----------------------------------------------------------------------
     def new_tensor(self, data: Any, dtype: Any = None, **kw: Any) -> Tensor:
         return _ops.tensor(data, dtype=dtype or self.dtype, **kw)
