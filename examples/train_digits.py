@@ -25,6 +25,15 @@ import ember.nn.functional as F
 from ember.utils.data import DataLoader, TensorDataset
 
 
+class DataError(ValueError):
+    """A malformed input file (the message names it); the command line reports it without a
+    traceback."""
+
+
+class ResumeError(ValueError):
+    """--resume was given a checkpoint from a run with other settings."""
+
+
 # ---- data --------------------------------------------------------------------------------------
 _IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
@@ -44,14 +53,14 @@ def read_idx(path: str) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as e:  # a truncated or corrupt .gz
-        raise ValueError(f"{path}: cannot read IDX data ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: cannot read IDX data ({type(e).__name__}: {e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'}"
+        raise DataError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'}"
                          f"; expected 0000 followed by a type byte in "
                          f"{sorted(hex(k) for k in _IDX_TYPES)} and the number of dimensions)")
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
-        raise ValueError(f"{path}: truncated IDX header (expected {4 + 4 * ndim} bytes for "
+        raise DataError(f"{path}: truncated IDX header (expected {4 + 4 * ndim} bytes for "
                          f"{ndim} dimensions, file has {len(data)})")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     dtype = _IDX_TYPES[data[2]]
@@ -59,7 +68,7 @@ def read_idx(path: str) -> np.ndarray:
     body = data[4 + 4 * ndim:]
     if len(body) != need:
         what = "truncated" if len(body) < need else "has trailing bytes"
-        raise ValueError(f"{path}: IDX file {what}: header promises shape {list(shape)} = "
+        raise DataError(f"{path}: IDX file {what}: header promises shape {list(shape)} = "
                          f"{need} bytes of data, file has {len(body)}")
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
@@ -82,14 +91,14 @@ def _read_pair(images_path: str, labels_path: str) -> tuple[np.ndarray, np.ndarr
     """Images (N, 1, H, W) scaled to [0, 1] and labels (N,) int64, checked against each other."""
     x, y = read_idx(images_path), read_idx(labels_path)
     if x.ndim != 3:
-        raise ValueError(f"{images_path}: expected images of shape (N, H, W), got {list(x.shape)}")
+        raise DataError(f"{images_path}: expected images of shape (N, H, W), got {list(x.shape)}")
     if y.ndim != 1:
-        raise ValueError(f"{labels_path}: expected labels of shape (N,), got {list(y.shape)}")
+        raise DataError(f"{labels_path}: expected labels of shape (N,), got {list(y.shape)}")
     if len(x) != len(y):
-        raise ValueError(f"{images_path} has {len(x)} images but {labels_path} has {len(y)} "
+        raise DataError(f"{images_path} has {len(x)} images but {labels_path} has {len(y)} "
                          f"labels")
     if len(y) and not 0 <= int(y.min()) <= int(y.max()) <= 9:
-        raise ValueError(f"{labels_path}: labels must be digits 0-9, found {int(y.min())}.."
+        raise DataError(f"{labels_path}: labels must be digits 0-9, found {int(y.min())}.."
                          f"{int(y.max())}")
     return (x.astype(np.float32) / 255.0)[:, None], y.astype(np.int64)
 
@@ -223,7 +232,7 @@ def _resume(cfg: Config, model: nn.Module, opt: Any, sched: Any, order: Any) -> 
     diff = [f"{k}: checkpoint {saved.get(k)!r}, now {getattr(cfg, k)!r}" for k in _RUN_KEYS
             if saved.get(k) != getattr(cfg, k)]
     if diff:
-        raise ValueError(f"--resume: {cfg.checkpoint} was written by a run with other settings "
+        raise ResumeError(f"--resume: {cfg.checkpoint} was written by a run with other settings "
                          f"({'; '.join(diff)}); use the same settings or start afresh")
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
@@ -365,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
                  threads=a.threads or None)
     try:
         train(cfg)
+    except (FileNotFoundError, DataError, ResumeError) as e:  # the user's input, not a bug
+        p.exit(2, f"{p.prog}: error: {e}\n")
     except KeyboardInterrupt:
         # checkpoints are written whole (ember.save renames a finished file into place), so the
         # last completed epoch is intact

@@ -251,6 +251,16 @@ def test_load_mnist_mismatched_counts_and_missing_files(tmp_path: Path) -> None:
         demo.load_mnist(str(tmp_path / "nowhere"))
 
 
+def test_command_line_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
+    bad = _mnist_dir(tmp_path / "bad", 60, 20, n_train_labels=59, gz=True)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--mnist", str(bad), "--no-progress"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("train_digits.py: error: ")
+    assert "has 60 images but" in proc.stderr and "train-labels-idx1-ubyte.gz" in proc.stderr
+
+
 def test_mnist_option_trains_on_idx_files(tmp_path: Path) -> None:
     """`--mnist DIR` end to end on a tiny 28x28 set: the split, the 28x28 model, one epoch."""
     root = _mnist_dir(tmp_path / "mnist", 120, 30)
