@@ -232,3 +232,34 @@ def test_gelu_retain_graph_backward_twice_is_equal() -> None:
     x.grad = None
     y.backward()
     np.testing.assert_array_equal(x.grad.numpy(), first)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_first_order_backward_matches_composed(affine: bool, dtype: type) -> None:
+    """The NumPy backward (no create_graph) against the composed reference, and torch."""
+    from ember.nn.functional.normalization import _layer_norm_composed
+
+    x0 = (R.standard_normal((3, 5, 8)) * 2 + 1).astype(dtype)
+    w0, b0 = R.standard_normal(8).astype(dtype), R.standard_normal(8).astype(dtype)
+    cot = R.standard_normal(x0.shape).astype(dtype)
+    outs = []
+    for fused in (True, False):
+        x = ember.tensor(x0, requires_grad=True)
+        w = ember.tensor(w0, requires_grad=True) if affine else None
+        b = ember.tensor(b0, requires_grad=True) if affine else None
+        out = F.layer_norm(x, (8,), w, b) if fused else _layer_norm_composed(x, 1, w, b, 1e-5)
+        out.backward(ember.tensor(cot))
+        outs.append([out.detach().numpy()] + [t.grad.numpy() for t in (x, w, b) if t is not None])
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    for f, c in zip(*outs):
+        np.testing.assert_allclose(f, c, **tol)
+    args = (x0, w0, b0) if affine else (x0,)
+    check(lambda lib, *t: lib.nn.functional.layer_norm(t[0], (8,), *t[1:]), *args)
+
+
+def test_batch_norm_first_order_backward_vs_torch() -> None:
+    x0 = R.standard_normal((4, 3, 5)).astype(np.float32)
+    w0, b0 = R.standard_normal(3).astype(np.float32), R.standard_normal(3).astype(np.float32)
+    check(lambda lib, x, w, b: lib.nn.functional.batch_norm(
+        x, lib.zeros(3), lib.ones(3), w, b, training=True), x0, w0, b0)

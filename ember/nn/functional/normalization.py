@@ -41,28 +41,38 @@ class _Normalize(Primitive):
     def forward(ctx: Any, x: NDArray, w: NDArray | None, b: NDArray | None,
                 dims: tuple[int, ...], eps: float, stats: list[NDArray] | None) -> NDArray:
         mean = x.mean(axis=dims, keepdims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=dims, keepdims=True)
+        xhat = x - mean  # (x - mean), normalised in place below
+        sq = xhat * xhat
+        var = sq.mean(axis=dims, keepdims=True)
         rstd = 1.0 / np.sqrt(var + eps)
-        xhat = xc * rstd
+        xhat *= rstd
         if stats is not None:
             stats.extend((mean, var))
         ctx.save_for_backward(ctx.inputs[0], ctx.inputs[1])
         ctx.dims, ctx.eps, ctx.xhat, ctx.rstd = dims, eps, xhat, rstd
-        out = xhat if w is None else xhat * w
-        return (out if b is None else out + b).astype(x.dtype, copy=False)
+        if w is None:
+            out = xhat if b is None else xhat + b
+        elif sq.shape == np.broadcast_shapes(sq.shape, w.shape):
+            out = np.multiply(xhat, w, out=sq)  # reuse the squares' buffer
+            if b is not None:
+                out += b
+        else:
+            out = xhat * w if b is None else xhat * w + b
+        return out.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         x, w = ctx.saved_tensors
         dims = ctx.dims
+        need = ctx.needs_input_grad
         if is_grad_enabled():  # create_graph: rebuild xhat from x so second order is exact
             xc = x - x.mean(dims, keepdim=True)
             rstd = ember.rsqrt((xc * xc).mean(dims, keepdim=True) + ctx.eps)
             xhat = xc * rstd
         else:
-            xhat, rstd = Tensor._make(ctx.xhat), Tensor._make(ctx.rstd)
-        need = ctx.needs_input_grad
+            return _normalize_vjp(ctx, g._data, w), (
+                Tensor._make(g._data * ctx.xhat) if need[1] else None), (
+                g if need[2] else None), None, None, None
         dxhat = g if w is None else g * w
         dx = None
         if need[0]:
@@ -71,6 +81,22 @@ class _Normalize(Primitive):
         dw = g * xhat if need[1] else None
         db = g if need[2] else None
         return dx, dw, db, None, None, None
+
+
+def _normalize_vjp(ctx: Any, g: NDArray, w: Tensor | None) -> Tensor | None:
+    """dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = g w, in NumPy with
+    two work arrays (the same formula as the Tensor-op backward, which create_graph uses)."""
+    if not ctx.needs_input_grad[0]:
+        return None
+    xhat, dims = ctx.xhat, ctx.dims
+    dxhat = g * w._data if w is not None else g.copy()
+    prod = dxhat * xhat
+    m2 = prod.mean(axis=dims, keepdims=True)
+    dxhat -= dxhat.mean(axis=dims, keepdims=True)
+    np.multiply(xhat, m2, out=prod)
+    dxhat -= prod
+    dxhat *= ctx.rstd
+    return Tensor._make(dxhat)
 
 
 def _fusable(input: Tensor, *params: Tensor | None) -> bool:
