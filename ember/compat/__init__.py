@@ -69,6 +69,15 @@ class _Alias(types.ModuleType):
             return value
         if attr.startswith("__"):
             raise AttributeError(attr)
+        if target is not None and hasattr(target, "__path__"):
+            # torch imports torch.linalg, torch.distributions, ... with itself: load ember's
+            try:
+                sub = importlib.import_module(f"{target.__name__}.{attr}")
+            except ImportError:
+                pass
+            else:
+                extra[attr] = _submodule(f"{self.__name__}.{attr}", sub)
+                return extra[attr]
         raise MissingTorchAPI(f"{self.__name__}.{attr}")
 
     def __setattr__(self, attr: str, value: Any) -> None:

@@ -278,6 +278,15 @@ def distributions():
 
 
 @probe
+def linalg_special_namespaces():
+    # reached as attributes of torch, without importing the submodules
+    x = torch.tensor([[3.0, -4.0], [1.0, 2.0]])
+    return [torch.linalg.vector_norm(x).item(), torch.linalg.norm(x, dim=1).tolist(),
+            torch.linalg.matrix_norm(x, 1).item(), torch.special.expit(x).tolist(),
+            torch.special.logit(torch.tensor([0.25])).tolist()]
+
+
+@probe
 def safe_globals():
     class Box:
         pass
