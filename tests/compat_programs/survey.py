@@ -301,7 +301,7 @@ def safe_globals():
 # class paths under torch.nn.modules.<file> that programs import from
 CLASS_PATHS = {
     "linear": ["Linear", "Identity", "Bilinear"],
-    "sparse": ["Embedding"],
+    "sparse": ["Embedding", "EmbeddingBag"],
     "rnn": ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase"],
     "dropout": ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d"],
     "container": ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"],
