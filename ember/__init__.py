@@ -57,3 +57,25 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 short = int16
+
+# torch's top-level in-place functions (torch.relu_(x) is x.relu_()) and is_inference
+_TOP_LEVEL_METHODS = """
+abs_ acos_ arccos_ arcsin_ arctan_ asin_ atan_ ceil_ clamp_ clamp_max_ clamp_min_ clip_ cos_
+cosh_ erf_ erfc_ exp2_ exp_ expm1_ fill_ fix_ floor_ frac_ index_put_ log10_ log1p_ log2_ log_
+nan_to_num_ neg_ negative_ reciprocal_ relu_ round_ rsqrt_ sigmoid_ sin_ sinh_ sqrt_ square_ tan_
+tanh_ trunc_ xlogy_ zero_ is_inference
+""".split()
+
+
+def _calls_method(name: str) -> Any:
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Matches `torch.{name}`: `input.{name}(...)`."
+    return fn
+
+
+for _name in _TOP_LEVEL_METHODS:
+    globals()[_name] = _calls_method(_name)
+del _name

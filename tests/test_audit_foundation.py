@@ -68,6 +68,17 @@ def test_every_top_level_function_is_also_a_method_where_torch_has_both() -> Non
     assert not missing, missing
 
 
+def test_every_method_is_also_a_top_level_function_where_torch_has_both() -> None:
+    """The other direction: x.relu_() and torch.relu_(x), x.is_inference() and ..."""
+    missing = [n for n in dir(ember.Tensor) if not n.startswith("_") and hasattr(ember.Tensor, n)
+               and callable(getattr(torch, n, None)) and not isinstance(getattr(torch, n), type)
+               and hasattr(torch.Tensor, n) and not hasattr(ember, n)]
+    assert not missing, missing
+    x = ember.tensor([-1.0, 4.0])
+    assert ember.relu_(x) is x and x.tolist() == [0.0, 4.0]
+    assert ember.sqrt_(x).tolist() == [0.0, 2.0] and not ember.is_inference(x)
+
+
 def _x() -> Any:
     return np.array([0.5, -0.25, 0.75])
 

@@ -214,6 +214,33 @@ class GetItemView(GetItem):
         return "SliceBackward0"
 
 
+def named(base: type[Primitive], name: str) -> type[Primitive]:
+    """`base` under torch's grad_fn name (x[0] -> SelectBackward0, x.view(-1) -> ViewBackward0):
+    the same forward and backward; only `grad_fn.name()` and the repr differ."""
+    return type(name.removesuffix("Backward0"), (base,),
+                {"backward_name": classmethod(lambda cls: name), "__doc__": base.__doc__})
+
+
+# torch names a basic index by its last non-trivial step: an int selects, a slice slices, None
+# unsqueezes; nothing but `...`/`:` is an alias. Advanced indexing is torch's index op.
+_SelectView = named(GetItemView, "SelectBackward0")
+_UnsqueezeView = named(GetItemView, "UnsqueezeBackward0")
+_AliasView = named(GetItemView, "AliasBackward0")
+_Index = named(GetItem, "IndexBackward0")
+
+
+def _basic_kind(idx: tuple[Any, ...]) -> type[Primitive]:
+    kind: type[Primitive] = _AliasView
+    for i in idx:
+        if i is None:
+            kind = _UnsqueezeView
+        elif _is_int(i):
+            kind = _SelectView
+        elif isinstance(i, slice) and i != slice(None):
+            kind = GetItemView
+    return kind
+
+
 class IndexPut(Primitive):
     """a with a[index] = v (or += v when accumulate). VJP: (g with g[index] = 0, g[index])."""
 
@@ -242,10 +269,12 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     idx, basic = _convert_index(index, input._data.shape)
     if basic:
         try:
-            return GetItemView.apply(input, idx)
+            kind = (GetItemView if isinstance(index, slice)  # x[:] alone is torch's slice too
+                    else _basic_kind(idx if isinstance(idx, tuple) else (idx,)))
+            return kind.apply(input, idx)
         except IndexError as err:
             raise _basic_error(idx, input._data.shape, err) from None
-    return GetItem.apply(input, _split_index(idx))
+    return _Index.apply(input, _split_index(idx))
 
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:

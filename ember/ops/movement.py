@@ -9,6 +9,7 @@ import numpy as np
 from ember import dtypes as _dt
 from ember.autograd.function import Node, Primitive
 from ember.ops.common import shape_arg
+from ember.ops.indexing import GetItemView, named
 from ember.tensor import Tensor, _wrap_dim
 
 NDArray = np.ndarray
@@ -96,10 +97,18 @@ class Permute(Primitive):
         return (g.permute(tuple(np.argsort(ctx.dims).tolist())),)
 
 
+# torch's grad_fn names for the views built on the primitives above (only the name differs)
+_View = named(Reshape, "ViewBackward0")
+_Unsqueeze = named(Reshape, "UnsqueezeBackward0")
+_Squeeze = [named(Reshape, f"SqueezeBackward{i}") for i in range(3)]  # dim None / int / tuple
+_Transpose = named(Permute, "TransposeBackward0")
+_T = named(Permute, "TBackward0")
+
+
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     """Matches `torch.reshape`: a view when possible, else a copy."""
     s = _infer_shape(shape_arg(shape, "reshape"), input.numel())
-    return Reshape.apply(input, s, True)
+    return _View.apply(input, s, True)
 
 
 def view(input: Tensor, *shape: Any) -> Tensor:
@@ -107,7 +116,7 @@ def view(input: Tensor, *shape: Any) -> Tensor:
     if len(shape) == 1 and _is_dtype(shape[0]):
         return _view_dtype(input, shape[0])
     s = _infer_shape(shape_arg(shape, "view"), input.numel())
-    return Reshape.apply(input, s, False)
+    return _View.apply(input, s, False)
 
 
 def _view_dtype(input: Tensor, dtype: Any) -> Tensor:
@@ -161,21 +170,21 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     order = list(range(nd))
     a, b = _wrap_dim(dim0, nd), _wrap_dim(dim1, nd)
     order[a], order[b] = order[b], order[a]
-    return Permute.apply(input, tuple(order))
+    return _Transpose.apply(input, tuple(order))
 
 
 def t(input: Tensor) -> Tensor:
     """Matches `torch.t`: 0-D and 1-D unchanged, 2-D transposed."""
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, 1) if input.ndim == 2 else input.view(input.shape)
+    return _T.apply(input, (1, 0)) if input.ndim == 2 else input.view(input.shape)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Matches `torch.unsqueeze`: a size-1 dim inserted at `dim` (a view)."""
     d = _wrap_dim(dim, input.ndim + 1)
     shape = input.shape
-    return Reshape.apply(input, tuple(shape[:d]) + (1,) + tuple(shape[d:]), True)
+    return _Unsqueeze.apply(input, tuple(shape[:d]) + (1,) + tuple(shape[d:]), True)
 
 
 def squeeze(input: Tensor, dim: Any = None) -> Tensor:
@@ -188,7 +197,8 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
         dims = {_wrap_dim(d, input.ndim) for d in ds} if input.ndim else set()
         dims = {d for d in dims if shape[d] == 1}
     new = tuple(s for i, s in enumerate(shape) if i not in dims)
-    return Reshape.apply(input, new, True)
+    kind = 0 if dim is None else 1 if isinstance(dim, int) else 2
+    return _Squeeze[kind].apply(input, new, True)
 
 
 # ---- views and reshapes composed from the primitives above --------------------------------------
@@ -309,25 +319,28 @@ def moveaxis(input: Tensor, source: Any, destination: Any) -> Tensor:
     return movedim(input, source, destination)
 
 
-# ---- slicing views ----------------------------------------------------------------------------
-def _slice(input: Tensor, dim: int, start: int, stop: int, step: int = 1) -> Tensor:
-    """input[..., start:stop:step, ...] along `dim` (a view)."""
-    from ember.ops.indexing import GetItemView
+_Select = named(GetItemView, "SelectBackward0")
+_Unbind = named(GetItemView, "UnbindBackward0")  # torch's split/unbind make all pieces at once;
+_Split = named(GetItemView, "SplitBackward0")  # here each piece is its own view, under
+_SplitWithSizes = named(GetItemView, "SplitWithSizesBackward0")  # torch's name
 
+
+# ---- slicing views ----------------------------------------------------------------------------
+def _slice(input: Tensor, dim: int, start: int, stop: int, step: int = 1,
+           kind: type[Primitive] = GetItemView) -> Tensor:
+    """input[..., start:stop:step, ...] along `dim` (a view; `kind` names its grad_fn)."""
     idx = (slice(None),) * dim + (slice(start, stop, step),)
-    return GetItemView.apply(input, idx)
+    return kind.apply(input, idx)
 
 
 def select(input: Tensor, dim: int, index: int) -> Tensor:
     """Matches `torch.select`: a view without dim `dim`."""
-    from ember.ops.indexing import GetItemView
-
     d = _wrap_dim(dim, input.ndim)
     n = input.shape[d]
     if not -n <= index < n:
         raise IndexError(f"select(): index {index} out of range for tensor of size "
                          f"{list(input.shape)} at dimension {dim}")
-    return GetItemView.apply(input, (slice(None),) * d + (int(index),))
+    return _Select.apply(input, (slice(None),) * d + (int(index),))
 
 
 def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
@@ -357,13 +370,14 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
             raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
                                f"dimension size of {n}")
         starts = list(range(0, n, size)) if n else [0]
-        return tuple(_slice(tensor, d, s, min(s + size, n)) for s in starts)
+        return tuple(_slice(tensor, d, s, min(s + size, n), 1, _Split) for s in starts)
     sizes = [int(s) for s in split_size_or_sections]
     if sum(sizes) != n or any(s < 0 for s in sizes):
         raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
                            f"tensor's size at dimension {d}), but got split_sizes={sizes}")
     offs = np.cumsum([0, *sizes]).tolist()
-    return tuple(_slice(tensor, d, a, b) for a, b in zip(offs[:-1], offs[1:], strict=True))
+    return tuple(_slice(tensor, d, a, b, 1, _SplitWithSizes)
+                 for a, b in zip(offs[:-1], offs[1:], strict=True))
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -438,7 +452,7 @@ def dsplit(input: Tensor, sections: Any = None, *, indices: Any = None) -> tuple
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """Matches `torch.unbind`."""
     d = _wrap_dim(dim, input.ndim)
-    return tuple(select(input, d, i) for i in range(input.shape[d]))
+    return tuple(_Unbind.apply(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
 
 
 # ---- concatenation -----------------------------------------------------------------------------
@@ -754,18 +768,21 @@ class Tri(Primitive):
         return (Tri.apply(g, ctx.k, ctx.upper),)
 
 
+_Tril, _Triu = named(Tri, "TrilBackward0"), named(Tri, "TriuBackward0")
+
+
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """Matches `torch.tril`."""
     if input.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    return Tri.apply(input, int(diagonal), False)
+    return _Tril.apply(input, int(diagonal), False)
 
 
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """Matches `torch.triu`."""
     if input.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    return Tri.apply(input, int(diagonal), True)
+    return _Triu.apply(input, int(diagonal), True)
 
 
 # ---- diagonals -------------------------------------------------------------------------------
