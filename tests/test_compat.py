@@ -219,3 +219,11 @@ def test_runner_module_flag() -> None:
     assert proc.returncode == 0, proc.stderr
     answers = json.loads(proc.stdout.splitlines()[-1])
     assert answers["cuda_queries"] == {"value": [False, False, 0, False], "warnings": []}
+
+
+def test_text_classification_tutorial() -> None:
+    # EmbeddingBag with offsets built by a collate_fn, SGD + StepLR, clip_grad_norm_
+    out = run_program("text_classification.py")
+    initial, final = _floats(out, r"initial accuracy\s+(\S+) test accuracy\s+(\S+)")
+    assert initial < 0.4 and final > 0.8, out  # four classes: chance is 0.25
+    assert out.count("| end of epoch") == 6
