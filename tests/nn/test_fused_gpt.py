@@ -263,3 +263,17 @@ def test_batch_norm_first_order_backward_vs_torch() -> None:
     w0, b0 = R.standard_normal(3).astype(np.float32), R.standard_normal(3).astype(np.float32)
     check(lambda lib, x, w, b: lib.nn.functional.batch_norm(
         x, lib.zeros(3), lib.ones(3), w, b, training=True), x0, w0, b0)
+
+
+def test_gelu_float32_blocks_and_strided_input() -> None:
+    """More than one cache block (and a partial last one), from a non-contiguous view."""
+    from ember.nn.functional.activation import _CHUNK
+
+    base = (R.standard_normal((2 * _CHUNK + 37, 2)) * 4).astype(np.float32)
+    g = R.standard_normal(2 * _CHUNK + 37).astype(np.float32)
+    y, dx = _grads(lambda t: F.gelu(t[:, 1]), base, np.stack([np.zeros_like(g), g], 1)[:, 1])
+    y_ref, dx_ref = _grads(lambda t: _gelu_composed(t[:, 1], "none"), base,
+                           np.stack([np.zeros_like(g), g], 1)[:, 1])
+    np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-6, atol=2e-6)
+    assert not dx[:, 0].any()

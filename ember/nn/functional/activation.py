@@ -118,33 +118,72 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_K = math.sqrt(2.0 / math.pi)
 
 
-def _lower_tail(x: NDArray) -> tuple[NDArray, NDArray, NDArray]:
-    """float32 x -> (|x|, Phi(-|x|), exp(-x²/2)): the normal cdf's lower tail without a mask
-    (np.where and where= on a random mask run at ~1/50 of a plain pass) and no erf series;
-    every step is one in-place NumPy pass."""
+_CHUNK = 16384  # elements per block: the five live blocks (320 KiB) stay in L2
+
+
+def _blocks(n: int) -> range:
+    return range(0, n, _CHUNK)
+
+
+def _gelu_f32(x: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """float32 x -> (gelu(x), Phi(-|x|), exp(-x²/2)) as relu(x) - |x| Phi(-|x|): no mask pass
+    (np.where and where= on a random mask run at ~1/50 of a plain pass), no erf series. The
+    ~17 one-op NumPy passes run block by block so the block stays in cache: 2x faster than
+    whole-array passes for 16x64x512 (10.6 -> 4.9 ms CPU)."""
     f32 = np.float32
-    a = np.abs(x)
-    t = a * f32(_AS_P)
-    t += f32(1.0)
-    np.reciprocal(t, out=t)
-    p = t * f32(_AS_A[0])
-    for c in _AS_A[1:]:  # Horner, in place
-        p += f32(c)
-        p *= t
-    e = np.multiply(a, a, out=t)
-    e *= f32(-0.5)
-    np.exp(e, out=e)
-    p *= e
-    return a, p, e
+    flat = x.reshape(-1)
+    out, tail, gauss = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
+    a_buf, t_buf = np.empty(_CHUNK, f32), np.empty(_CHUNK, f32)
+    for s in _blocks(flat.size):
+        xs = flat[s:s + _CHUNK]
+        m = xs.size
+        a, t = a_buf[:m], t_buf[:m]
+        p, e, o = tail[s:s + m], gauss[s:s + m], out[s:s + m]
+        np.abs(xs, out=a)
+        np.multiply(a, f32(_AS_P), out=t)
+        t += f32(1.0)
+        np.reciprocal(t, out=t)
+        np.multiply(t, f32(_AS_A[0]), out=p)
+        for c in _AS_A[1:]:  # Horner, in place
+            p += f32(c)
+            p *= t
+        np.multiply(a, a, out=e)
+        e *= f32(-0.5)
+        np.exp(e, out=e)
+        p *= e  # Phi(-|x|)
+        np.multiply(a, p, out=t)
+        np.maximum(xs, f32(0.0), out=o)
+        o -= t
+    return out.reshape(x.shape), tail.reshape(x.shape), gauss.reshape(x.shape)
+
+
+def _gelu_f32_grad(x: NDArray, tail: NDArray, gauss: NDArray, g: NDArray) -> NDArray:
+    """g (Phi(x) + x phi(x)) from the forward's Phi(-|x|) and exp(-x²/2), block by block."""
+    f32 = np.float32
+    xf, pf, ef = x.reshape(-1), tail.reshape(-1), gauss.reshape(-1)
+    gf = np.ascontiguousarray(np.broadcast_to(g, x.shape)).reshape(-1)
+    out = np.empty_like(xf)
+    t_buf = np.empty(_CHUNK, f32)
+    for s in _blocks(xf.size):
+        xs = xf[s:s + _CHUNK]
+        d, t = out[s:s + xs.size], t_buf[:xs.size]
+        np.subtract(f32(0.5), pf[s:s + xs.size], out=d)  # Phi(x) = 1/2 + sign(x)(1/2 - p)
+        np.copysign(d, xs, out=d)
+        d += f32(0.5)
+        np.multiply(ef[s:s + xs.size], f32(_INV_SQRT_2PI), out=t)
+        t *= xs  # x phi(x)
+        d += t
+        d *= gf[s:s + xs.size]
+    return out.reshape(x.shape)
 
 
 def _normal_cdf(x: NDArray) -> NDArray:
-    """Phi(x) = erfc(-x/sqrt 2)/2 in x's dtype: float32 from `_lower_tail`, Phi(x) = 1/2 +
+    """Phi(x) = erfc(-x/sqrt 2)/2 in x's dtype: float32 from `_gelu_f32`, Phi(x) = 1/2 +
     sign(x) (1/2 - Phi(-|x|)) branch-free; float64 from ember's accurate erf."""
     if x.dtype != np.float32:
         erf = ember.erf(Tensor._make(x * _SQRT1_2))._data
         return np.asarray((erf + 1.0) * 0.5)
-    return _cdf_from_tail(x, _lower_tail(x)[1])
+    return _cdf_from_tail(x, _gelu_f32(x)[1])
 
 
 def _cdf_from_tail(x: NDArray, p: NDArray) -> NDArray:
@@ -168,14 +207,10 @@ class _Gelu(Primitive):
         if need:
             ctx.save_for_backward(ctx.inputs[0])
         if not tanh and x.dtype == np.float32:
-            a, p, e = _lower_tail(x)
+            out, p, e = _gelu_f32(x)
             if need:
                 ctx.tail = (p, e)
-                out = a * p
-            else:
-                out = np.multiply(a, p, out=e)
-            np.maximum(x, np.float32(0.0), out=a)
-            return np.subtract(a, out, out=a)
+            return out
         if tanh:
             inner = x * x
             inner *= 0.044715
@@ -201,10 +236,8 @@ class _Gelu(Primitive):
         xa = x._data
         if ctx.tail is not None:  # float32 exact: Phi from Phi(-|x|), phi from exp(-x²/2)
             p, e = ctx.tail
-            cdf = _cdf_from_tail(xa, p)
-            d = e * np.float32(_INV_SQRT_2PI)  # not in place: a retained graph reuses e
-            d *= xa  # x phi(x)
-        elif ctx.tanh:
+            return Tensor._make(_gelu_f32_grad(xa, p, e, g._data)), None
+        if ctx.tanh:
             # x/2 (1 - th²) k (1 + 3a x²), with (1 - th²)/4 = cdf (1 - cdf)
             cdf = ctx.cdf
             d = xa * xa
