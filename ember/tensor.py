@@ -279,17 +279,28 @@ class Tensor:
         hooks.append(hook)
         return _Handle(hooks, hook)
 
-    def _accumulate_grad(self, g: Tensor, create_graph: bool) -> None:
-        """Add a backward pass's gradient into `.grad` (the engine's AccumulateGrad)."""
+    def _accumulate_grad(self, g: Tensor, create_graph: bool, owned: bool = False) -> None:
+        """Add a backward pass's gradient into `.grad` (the engine's AccumulateGrad). `owned`:
+        nothing else holds g's array, so a first gradient keeps it rather than a copy."""
         extra = self._extra
         if extra and extra.get("hooks"):
+            owned = False  # a hook may keep g
             for hook in extra["hooks"]:
                 new = hook(g)
                 if new is not None:
                     g = new
-        if self._grad is None:
-            # a fresh array: the grad must not alias anything the graph still uses
-            self._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))
+        if self._grad is None and create_graph:
+            self._grad = g
+        elif (self._grad is None and owned and g._data.strides == self._data.strides
+              and g._data.dtype == self._data.dtype):
+            self._grad = Tensor._make(g._data)
+        elif self._grad is None:
+            # a fresh array (the grad must not alias anything the graph still uses) laid out as
+            # the tensor is, as torch's AccumulateGrad does: W's gradient in x @ W.T arrives
+            # transposed, and an optimizer's passes over mixed layouts run strided, ~2x slower
+            arr = np.empty_like(self._data, dtype=g._data.dtype)
+            np.copyto(arr, g._data)
+            self._grad = Tensor._make(arr)
         elif create_graph:
             self._grad = self._grad + g
         else:

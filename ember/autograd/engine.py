@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -117,13 +118,28 @@ def run_backward(
         return result
 
     only = None if inputs is None else {id(t) for t in inputs}
-    for leaf, g in leaf_grads.items():
+    g = gi = in_grads = arr = None  # drop the loop's references: _sole_owner counts them
+    while leaf_grads:
+        leaf, g = leaf_grads.popitem()
         if only is not None and id(leaf) not in only:
             continue
         if not leaf._requires_grad:
             continue
-        leaf._accumulate_grad(g, create_graph)
+        owned = not create_graph and _sole_owner(g)
+        leaf._accumulate_grad(g, create_graph, owned)
     return []
+
+
+def _sole_owner(g: Tensor) -> bool:
+    """Whether nothing but this gradient Tensor holds its array (fresh from a backward, not a
+    view, not shared with another leaf, a hook or a retained grad), so a leaf may keep the
+    array as its `.grad` instead of copying it: torch's AccumulateGrad steals its gradient the
+    same way when the use count allows. The references expected (getrefcount adds its own
+    argument): for the Tensor the caller's local and this argument; for the array the Tensor
+    and the local `arr`."""
+    arr = g._data
+    return (arr.base is None and arr.flags.writeable and sys.getrefcount(g) == 3
+            and sys.getrefcount(arr) == 3)
 
 
 def _dtype_of(np_dtype: Any) -> Any:

@@ -38,6 +38,44 @@ class MatMul(Primitive):
                 a.mT @ g if ctx.needs_input_grad[1] else None)
 
 
+class Linear(Primitive):
+    """x @ w.T + b for F.linear: one GEMM over the flattened leading dims, the bias added in
+    place. (*, in), (out, in), (out,) -> (*, out). VJP, with g2 = g as (N, out), x2 = x as
+    (N, in): (g2 @ w, g2.T @ x2, g2 summed over N) — dW comes out in w's own (C) layout, where
+    the composed matmul(x, w.t()) gives its transpose, which every optimizer pass then strides."""
+
+    @staticmethod
+    def forward(ctx: Node, x: NDArray, w: NDArray, b: NDArray | None) -> NDArray:
+        xt, wt = ctx.inputs[0], ctx.inputs[1]  # type: ignore[index]
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.save_for_backward(xt if need_w else None, wt if need_x else None)
+        out = np.matmul(x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x, w.T)
+        if b is not None:
+            out += b
+        return out.reshape(x.shape[:-1] + (w.shape[0],)) if x.ndim > 2 else out
+
+    @staticmethod
+    def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+        gx = (g2 @ w).reshape(ctx.in_meta[0][0]) if need_x else None
+        gw = g2.mT @ x.reshape(-1, x.shape[-1]) if need_w else None
+        gb = g2.sum(0) if need_b else None
+        return gx, gw, gb
+
+
+def fused_linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor | None:
+    """The fused `Linear` for the common case (2-D weight, 1-D bias of out_features, one
+    floating dtype), else None: the caller composes matmul and add."""
+    d = input._data.dtype
+    if (weight.ndim != 2 or input.ndim == 0 or d.kind != "f" or weight._data.dtype != d
+            or (bias is not None and (bias._data.shape != weight._data.shape[:1]
+                                      or bias._data.dtype != d))):
+        return None
+    return Linear.apply(input, weight, bias)
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matches `torch.matmul`: 1-D operands get a dim added and removed again; no promotion."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):

@@ -46,8 +46,9 @@ class SGD(Optimizer):
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                state["momentum_buffer"] = Tensor._make(np.array(g, copy=True))
-                b = state["momentum_buffer"]._data
+                b = np.empty_like(p, dtype=g.dtype)  # in p's layout, as torch's clone of grad
+                np.copyto(b, g)
+                state["momentum_buffer"] = Tensor._make(b)
             else:
                 b = buf._data
                 b *= momentum

@@ -124,3 +124,92 @@ def test_no_grad_ops_save_nothing() -> None:
     y = w * w  # recorded: saves both sides
     assert y.grad_fn.needs_input_grad == (True, True)
     assert all(s is not None for s in y.grad_fn._saved)
+
+
+# ---- fused linear ----------------------------------------------------------------------------
+@pytest.mark.parametrize("xshape", [(7, 5), (2, 3, 5), (5,)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_equals_composed_and_torch(xshape: tuple[int, ...], bias: bool) -> None:
+    from ember.ops.linalg import Linear
+
+    x = RNG.standard_normal(xshape).astype(np.float32)
+    w = RNG.standard_normal((4, 5)).astype(np.float32)
+    b = RNG.standard_normal((4,)).astype(np.float32)
+    g = RNG.standard_normal(xshape[:-1] + (4,)).astype(np.float32)
+    fused_in = [_t(x), _t(w), _t(b) if bias else None]
+    comp_in = [_t(x), _t(w), _t(b) if bias else None]
+    torch_in = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = Linear.apply(*fused_in)
+    yc = ember.matmul(comp_in[0], comp_in[1].t())
+    yc = yc + comp_in[2] if bias else yc
+    yt = torch.nn.functional.linear(*torch_in[:2], torch_in[2] if bias else None)
+    np.testing.assert_array_equal(y.detach().numpy(), yc.detach().numpy())
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    (y * ember.tensor(g)).sum().backward()
+    (yc * ember.tensor(g)).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    for f, c, t in zip(fused_in, comp_in, torch_in):
+        if f is None:
+            continue
+        np.testing.assert_allclose(f.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(f.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert fused_in[1].grad.numpy().flags.c_contiguous  # dW in W's layout
+
+
+def test_linear_float64_gradcheck() -> None:
+    from ember.ops.linalg import Linear
+
+    x, w, b = (_t(RNG.standard_normal(s)) for s in ((2, 3, 5), (4, 5), (4,)))
+    assert gradcheck(lambda x, w, b: Linear.apply(x, w, b), (x, w, b))
+    assert gradgradcheck(lambda x, w, b: Linear.apply(x, w, b), (x, w, b))
+
+
+def test_functional_linear_uses_fused_path_only_when_it_can() -> None:
+    x, w = _t(RNG.standard_normal((3, 5))), _t(RNG.standard_normal((4, 5)))
+    assert ember.nn.functional.linear(x, w).grad_fn.name() == "LinearBackward0"
+    b64 = _t(RNG.standard_normal((4,)).astype(np.float32))  # mixed dtypes: composed, promoted
+    out = ember.nn.functional.linear(x, w, b64)
+    assert out.dtype == ember.float64 and out.grad_fn.name() != "LinearBackward0"
+
+
+# ---- leaves keeping their gradient's array -----------------------------------------------------
+def test_sole_owner() -> None:
+    from ember.autograd.engine import _sole_owner
+
+    t = ember.Tensor._make(np.ones(3))
+    assert _sole_owner(t)
+    u = t.detach()  # a second Tensor on the same array
+    assert not _sole_owner(t)
+    del u
+    assert _sole_owner(t)
+    assert not _sole_owner(ember.Tensor._make(np.ones(4)[1:]))  # a view
+
+
+def test_leaf_grads_never_alias() -> None:
+    """One gradient Tensor reaching two leaves (add's VJP), or a retained grad, is copied."""
+    a, b, c = (_t(RNG.standard_normal(3)) for _ in range(3))
+    h = a + b
+    h.retain_grad()
+    (h * c).sum().backward()
+    arrays = [a.grad.numpy(), b.grad.numpy(), h.grad.numpy(), c.grad.numpy()]
+    for i in range(len(arrays)):
+        for j in range(i + 1, len(arrays)):
+            assert not np.shares_memory(arrays[i], arrays[j])
+    before = b.grad.numpy().copy()
+    a.grad.add_(1.0)
+    np.testing.assert_array_equal(b.grad.numpy(), before)
+    np.testing.assert_array_equal(h.grad.numpy(), c.detach().numpy())
+
+
+def test_kept_gradient_is_the_leafs_own() -> None:
+    """A fresh gradient kept as .grad: later accumulation and the next graph stay correct."""
+    w = _t(RNG.standard_normal((4, 5)).astype(np.float32))
+    x = ember.tensor(RNG.standard_normal((3, 5)).astype(np.float32))
+    ember.nn.functional.linear(x, w).sum().backward()
+    first = w.grad.numpy().copy()
+    ember.nn.functional.linear(x, w).sum().backward()  # accumulates in place
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-6)
+    wt = torch.tensor(w.detach().numpy(), requires_grad=True)
+    for _ in range(2):
+        torch.nn.functional.linear(torch.tensor(x.numpy()), wt).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-6)
