@@ -253,3 +253,18 @@ def test_rms_norm_forward_keyword_and_cosine_embedding_loss_module() -> None:
         grads.append((x1.grad, x2.grad))
     assert_same(outs[0], outs[1])
     assert_same(grads[0], grads[1], what="grads")
+
+
+LAYERS_WITH_DTYPE = {"Linear": (2, 2), "Bilinear": (2, 2, 2), "Embedding": (4, 2),
+                     "Conv1d": (2, 2, 2), "Conv2d": (2, 2, 2), "ConvTranspose2d": (2, 2, 2),
+                     "BatchNorm1d": (2,), "BatchNorm2d": (2,), "LayerNorm": (2,),
+                     "GroupNorm": (1, 2), "RMSNorm": (2,), "MultiheadAttention": (4, 2),
+                     "LSTM": (2, 2), "GRU": (2, 2), "PReLU": (), "TransformerEncoderLayer": (4, 2)}
+
+
+@pytest.mark.parametrize("name", list(LAYERS_WITH_DTYPE))
+def test_layers_take_a_dtype_by_name(name: str) -> None:
+    """#2: "a dtype also accepts its name as a string anywhere a dtype is taken"."""
+    m = getattr(ember.nn, name)(*LAYERS_WITH_DTYPE[name], dtype="float64")
+    floats = [t for t in (*m.parameters(), *m.buffers()) if t.dtype.is_floating_point]
+    assert floats and all(t.dtype == ember.float64 for t in floats)

@@ -307,7 +307,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        d = _dt.get_default_dtype() if dtype is None else dtype
+        d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
         self.weight = Parameter(Tensor._make(np.full((num_parameters,), init, dtype=d.np)))
 
     def reset_parameters(self) -> None:

@@ -32,7 +32,7 @@ def _out_proj_class() -> type:
 
 
 def _param(shape: tuple[int, ...], dtype: Any) -> Parameter:
-    d = _dt.get_default_dtype() if dtype is None else dtype
+    d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
     return Parameter(Tensor._make(np.empty(shape, dtype=d.np)))
 
 

@@ -39,7 +39,7 @@ class EmbeddingBag(Module):
                 padding_idx = num_embeddings + padding_idx
         self.padding_idx = padding_idx
         if _weight is None:
-            d = _dt.get_default_dtype() if dtype is None else dtype
+            d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
             self.weight = Parameter(Tensor._make(np.empty((num_embeddings, embedding_dim),
                                                           dtype=d.np)))
             self.reset_parameters()

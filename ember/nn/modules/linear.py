@@ -19,7 +19,7 @@ __all__ = ["Identity", "Linear", "Bilinear", "LazyLinear"]
 
 def empty_param(shape: tuple[int, ...], dtype: Any = None) -> Parameter:
     """An uninitialised Parameter in `dtype` (default: the default dtype)."""
-    d = _dt.get_default_dtype() if dtype is None else dtype
+    d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)  # or its name
     return Parameter(Tensor._make(np.empty(shape, dtype=d.np)))
 
 

@@ -18,12 +18,12 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"
 
 
 def _param(shape: tuple[int, ...], fill: float, dtype: Any) -> Parameter:
-    d = _dt.get_default_dtype() if dtype is None else dtype
+    d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
     return Parameter(Tensor._make(np.full(shape, fill, dtype=d.np)))
 
 
 def _buffer(shape: tuple[int, ...], fill: float, dtype: Any) -> Tensor:
-    d = _dt.get_default_dtype() if dtype is None else dtype
+    d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
     return Tensor._make(np.full(shape, fill, dtype=d.np))
 
 

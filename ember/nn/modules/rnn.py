@@ -19,7 +19,7 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
 def _param(shape: tuple[int, ...], dtype: Any) -> Parameter:
-    d = _dt.get_default_dtype() if dtype is None else dtype
+    d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
     return Parameter(Tensor._make(np.empty(shape, dtype=d.np)))
 
 

@@ -39,7 +39,7 @@ class Embedding(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
-            d = _dt.get_default_dtype() if dtype is None else dtype
+            d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
             self.weight = Parameter(Tensor._make(np.empty((num_embeddings, embedding_dim),
                                                           dtype=d.np)), requires_grad=not _freeze)
             self.reset_parameters()
