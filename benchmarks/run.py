@@ -1,7 +1,7 @@
 """`make bench`: every workload on ember and on torch in one process, interleaved; medians of
 repeats after warm-up; one table of ember ms, torch ms and the ratio, plus peak memory.
 
-Usage: python -m benchmarks.run [--threads N] [--repeats R] [--only NAME]
+Usage: python -m benchmarks.run [--threads 2,1] [--repeats R] [--only NAME] [--no-memory]
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -66,21 +65,24 @@ def peak_mib(lib: str, workload: str, threads: int) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
-def import_time(module: str) -> float:
+def import_time(module: str, runs: int = 5) -> float:
+    """Best of `runs` fresh interpreters timing `import module`, with bytecode cached as in an
+    ordinary install (a first, untimed run writes it under a temporary PYTHONPYCACHEPREFIX):
+    with PYTHONDONTWRITEBYTECODE set, every run would recompile ember's sources."""
+    import tempfile
+
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout) for _ in range(3)]
-    return min(runs)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                      text=True, check=True, env=env).stdout)
+                 for _ in range(runs + 1)]
+    return min(times[1:])
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--only", default=None)
-    p.add_argument("--no-memory", action="store_true")
-    args = p.parse_args()
-
+def run_table(args: argparse.Namespace, threads: int, memory: bool) -> list[tuple[str, ...]]:
+    """One row per workload (and matmul size) with both libraries limited to `threads`."""
     from threadpoolctl import threadpool_limits
 
     import torch
@@ -88,15 +90,12 @@ def main() -> None:
     import ember
     from benchmarks.workloads import WORKLOADS, matmul
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     libs = {"ember": ember, "torch": torch}
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__},"
-          f" threads {args.threads}")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     inner = {"tiny-op overhead": 200, "MLP train step": 5, "CNN train step": 2,
              "nanoGPT-style train step": 2, "CNN inference": 3}
-    with threadpool_limits(limits=args.threads):
+    with threadpool_limits(limits=threads):
         for name, make in WORKLOADS.items():
             if args.only and args.only not in name:
                 continue
@@ -106,9 +105,9 @@ def main() -> None:
                 rows.append((name, f"error: {type(e).__name__}: {e}"[:60], "", "", "", ""))
                 continue
             mem = ("", "")
-            if not args.no_memory and "train" in name and "tiny" not in name:
-                mem = (f"{peak_mib('ember', name, args.threads):.0f}",
-                       f"{peak_mib('torch', name, args.threads):.0f}")
+            if memory and "train" in name:
+                mem = (f"{peak_mib('ember', name, threads):.0f}",
+                       f"{peak_mib('torch', name, threads):.0f}")
             rows.append((name, f"{t['ember'] * 1e3:.3f}", f"{t['torch'] * 1e3:.3f}",
                          f"{t['ember'] / t['torch']:.2f}", *mem))
         for n in (256, 1024, 2048):
@@ -124,16 +123,40 @@ def main() -> None:
             rows.append((f"matmul {n} GFLOP/s (vs NumPy)", f"{flops / res['ember'] / 1e9:.1f}",
                          f"{flops / res['numpy'] / 1e9:.1f}",
                          f"{res['numpy'] / res['ember']:.2f}", "", ""))
-    if not args.only:
-        ie, it = import_time("ember"), import_time("torch")
-        rows.append(("import (s)", f"{ie:.3f}", f"{it:.3f}", f"{ie / it:.2f}", "", ""))
+    return rows
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
     header = ("workload", "ember ms", "torch ms", "ember/torch", "ember MiB", "torch MiB")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-    print("(matmul rows: GFLOP/s for ember and raw NumPy; the ratio is ember's share of NumPy's; "
-          "import row: seconds)")
-    _ = resource
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--threads", default="2,1",
+                   help="comma-separated thread counts, one table each (default: 2,1)")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--only", default=None)
+    p.add_argument("--no-memory", action="store_true")
+    args = p.parse_args()
+
+    import torch
+
+    counts = [int(c) for c in str(args.threads).split(",") if c]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}")
+    for i, threads in enumerate(counts):
+        # peak memory once (the first table): it does not depend on the thread count
+        rows = run_table(args, threads, memory=not args.no_memory and i == 0)
+        if i == 0 and not args.only:
+            ie, it = import_time("ember"), import_time("torch")
+            rows.append(("import (s)", f"{ie:.3f}", f"{it:.3f}", f"{ie / it:.2f}", "", ""))
+        print(f"\nthreads: {threads} (NumPy's BLAS via threadpoolctl, torch.set_num_threads)")
+        print_table(rows)
+    print("(medians of interleaved repeats; matmul rows: GFLOP/s for ember and raw NumPy, the "
+          "ratio is ember's share of NumPy's; import row: seconds, bytecode cached)")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def run_backward(
             continue
         if not leaf._requires_grad:
             continue
-        owned = not create_graph and _sole_owner(g)
+        owned = not create_graph and leaf._grad is None and _sole_owner(g)
         leaf._accumulate_grad(g, create_graph, owned)
     return []
 
