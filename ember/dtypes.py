@@ -88,6 +88,11 @@ def from_numpy_dtype(np_dtype: Any) -> dtype:
     return d
 
 
+def is_dtype_name(name: str) -> bool:
+    """Whether `name` names a dtype ('float32', 'torch.long', ...)."""
+    return name.removeprefix("torch.").removeprefix("ember.") in _BY_NAME
+
+
 def to_dtype(d: Any) -> dtype:
     """Normalise a dtype argument: an ember dtype, its name ('float32', 'torch.long'), a NumPy
     dtype or a Python type (float, int, bool)."""
@@ -134,7 +139,7 @@ _ORDER = {d: i for i, d in enumerate((bool_, uint8, int8, int16, int32, int64, f
 
 def promote_types(type1: dtype, type2: dtype) -> dtype:
     """Matches `torch.promote_types` (uint8+int8 -> int16, float16+bfloat16 -> float32)."""
-    a, b = type1, type2
+    a, b = to_dtype(type1), to_dtype(type2)  # names too: promote_types('float32', 'int64')
     if a is b:
         return a
     pair = {a, b}

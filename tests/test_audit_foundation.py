@@ -289,3 +289,13 @@ def test_type_promotion_and_refusals_as_torch(op: str) -> None:
             assert ed == td, f"{d1} {op} {d2}: {ed} != torch's {td}"
             if tv is not None:
                 np.testing.assert_allclose(ev, tv, rtol=1e-2, err_msg=f"{d1} {op} {d2}")
+
+
+def test_dtype_names_accepted_by_promote_types_and_view() -> None:
+    assert ember.promote_types("float32", "int64") == ember.float32
+    assert ember.promote_types(ember.uint8, "int8") == ember.int16
+    x = ember.ones(2)
+    assert x.view("int32").tolist() == torch.ones(2).view(torch.int32).tolist()
+    assert x.view("torch.int32").dtype == ember.int32
+    with pytest.raises(TypeError, match="must be tuple of ints"):
+        x.view("not_a_dtype")

@@ -120,6 +120,7 @@ def view(input: Tensor, *shape: Any) -> Tensor:
 
 
 def _view_dtype(input: Tensor, dtype: Any) -> Tensor:
+    dtype = _dt.to_dtype(dtype)
     if dtype.itemsize != input.dtype.itemsize:
         raise NotImplementedError("view(dtype) between dtypes of different sizes is not supported")
     out = Tensor._make(input._data.view(dtype.to_numpy()), False, input._version_ref)
@@ -203,7 +204,8 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
 
 # ---- views and reshapes composed from the primitives above --------------------------------------
 def _is_dtype(x: Any) -> bool:
-    return isinstance(x, _dt.dtype)
+    """A dtype or its name (view('int32'))."""
+    return isinstance(x, _dt.dtype) or (isinstance(x, str) and _dt.is_dtype_name(x))
 
 
 def view_as(input: Tensor, other: Tensor) -> Tensor:
