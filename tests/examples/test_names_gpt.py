@@ -160,3 +160,24 @@ def test_the_same_model_code_on_torch_gives_the_same_numbers(data: tuple[Any, An
     for (n, p), (_, tp) in zip(model.named_parameters(), twin.named_parameters()):
         np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-4,
                                    atol=1e-5, err_msg=f"{n} after 3 AdamW steps")
+
+
+def test_the_script_on_torch_follows_the_same_curve_and_samples(data: tuple[Any, Any]) -> None:
+    """ember's RNG draws torch's numbers (init, batches, multinomial): from the same seed the
+    whole program, run with `ember` replaced by `torch`, gives the same losses and names."""
+    words, chars, bs = data[0].words[:300], data[0].chars, data[0].block_size
+    val_words = data[1].words[:100]
+    runs = []
+    for lib, mod in ((ember, ng), (torch, ng_torch)):
+        train_set = mod.CharDataset(words, chars, bs)
+        val_set = mod.CharDataset(val_words, chars, bs)
+        lib.manual_seed(11)
+        model = mod.GPT(_tiny(train_set, mod))
+        tc = mod.TrainConfig(steps=20, batch_size=16, learning_rate=1e-2, warmup_steps=3,
+                             eval_interval=10)
+        history = mod.train(model, train_set, val_set, tc, log=False)
+        runs.append((history, mod.sample_names(model, train_set, 8, 0.9, top_k=5)))
+    (ours, our_names), (theirs, their_names) = runs
+    assert [s for s, _, _ in ours] == [s for s, _, _ in theirs] == [0, 10, 20]
+    np.testing.assert_allclose([h[1:] for h in ours], [h[1:] for h in theirs], atol=2e-4)
+    assert our_names == their_names
