@@ -445,6 +445,54 @@ class Variable(metaclass=_VariableType):
         return data
 
 
+class memory_format:  # noqa: N801 - torch's name
+    """torch.channels_last & co.: ember keeps NumPy's layout, so these are accepted and ignored
+    wherever torch takes memory_format=."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+
+_MEMORY_FORMATS = {n: memory_format(n) for n in
+                   ("contiguous_format", "channels_last", "channels_last_3d", "preserve_format")}
+
+
+def _set_default_device(device: Any) -> None:
+    """`torch.set_default_device`: only the CPU exists here."""
+    if device is not None and not str(device).startswith("cpu"):
+        raise RuntimeError(f"torch.set_default_device({str(device)!r}): ember runs on the CPU "
+                           "only")
+
+
+class set_detect_anomaly:  # noqa: N801 - torch's name
+    """`torch.autograd.set_detect_anomaly(mode)`: callable or a context manager. ember does not
+    trace anomalies; the flag is kept so `is_anomaly_enabled()` answers as set."""
+
+    _enabled = False
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self.prev = set_detect_anomaly._enabled
+        set_detect_anomaly._enabled = bool(mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        set_detect_anomaly._enabled = self.prev
+
+
+class detect_anomaly(set_detect_anomaly):  # noqa: N801 - torch's name
+    """`torch.autograd.detect_anomaly()`: a context manager turning the flag on."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
+                      "and should only be enabled for debugging.", UserWarning, stacklevel=2)
+        super().__init__(True, check_nan)
+
+
 _threads = {"n": 1}
 
 
@@ -460,7 +508,10 @@ EXTRAS: dict[str, dict[str, Any]] = {
         "are_deterministic_algorithms_enabled": lambda: False,
         "set_num_threads": _set_num_threads, "get_num_threads": lambda: _threads["n"],
         "set_num_interop_threads": _noop, "finfo": finfo, "iinfo": iinfo,
-        **_legacy_types(),
+        **_legacy_types(), **_MEMORY_FORMATS, "memory_format": memory_format,
+        "set_default_device": _set_default_device, "get_default_device": lambda: "cpu",
+        "is_anomaly_enabled": lambda: set_detect_anomaly._enabled,
     },
-    "torch.autograd": {"Variable": Variable},
+    "torch.autograd": {"Variable": Variable, "set_detect_anomaly": set_detect_anomaly,
+                       "detect_anomaly": detect_anomaly},
 }

@@ -287,6 +287,20 @@ def linalg_special_namespaces():
 
 
 @probe
+def layout_device_anomaly_flags():
+    model = nn.Conv2d(1, 2, 3).to(memory_format=torch.channels_last)
+    x = torch.ones(1, 1, 4, 4).contiguous(memory_format=torch.channels_last)
+    torch.set_default_device("cpu")
+    torch.autograd.set_detect_anomaly(True)
+    on = torch.is_anomaly_enabled()
+    torch.autograd.set_detect_anomaly(False)
+    with torch.autograd.detect_anomaly():
+        inside = torch.is_anomaly_enabled()
+    return [tuple(model(x).shape), repr(torch.channels_last), on, inside,
+            torch.is_anomaly_enabled()]
+
+
+@probe
 def safe_globals():
     class Box:
         pass
