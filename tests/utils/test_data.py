@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -352,3 +353,38 @@ def test_worker_failures_surface_as_torchs_errors() -> None:
         list(edata.DataLoader(KillsItsWorker(), num_workers=2))
     with pytest.raises(RuntimeError, match="DataLoader timed out after 1 seconds"):
         list(edata.DataLoader(Sleepy(), num_workers=1, timeout=1))
+
+
+class SizedStream(edata.IterableDataset):
+    def __iter__(self):
+        return iter(range(5))
+
+    def __len__(self) -> int:
+        return 5
+
+
+class TSizedStream(tdata.IterableDataset):
+    def __iter__(self):
+        return iter(range(5))
+
+    def __len__(self) -> int:
+        return 5
+
+
+def test_iterable_dataset_longer_than_its_len_warns_like_torch() -> None:
+    """Each of two workers iterates the whole stream: 10 samples after len() said 5."""
+    counts = []
+    for mod, ds in ((tdata, TSizedStream()), (edata, SizedStream())):
+        for workers in (0, 2):
+            dl = mod.DataLoader(ds, batch_size=None, num_workers=workers)
+            assert len(dl) == 5
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = len(list(dl))
+            texts = [str(w.message) for w in caught
+                     if "Length of IterableDataset" in str(w.message)]
+            counts.append((workers, got, len(texts)))
+            if texts:
+                assert "was reported to be 5(when accessing len(dataloader)), but 6 samples have " \
+                       "been fetched. For multiprocessing data-loading" in texts[0]
+    assert counts[:2] == counts[2:] == [(0, 5, 0), (2, 10, 5)]

@@ -206,6 +206,7 @@ class DataLoader:
             collate_fn = default_collate if batch_sampler is not None else default_convert
         self.collate_fn = collate_fn
         self._iterator: _MultiProcessIter | None = None
+        self._IterableDataset_len_called: int | None = None
         self._initialized = True
 
     @property
@@ -240,6 +241,7 @@ class DataLoader:
     def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
             n = len(self.dataset)  # type: ignore[arg-type]
+            self._IterableDataset_len_called = n  # iterators warn if more come than this
             if self.batch_size is not None:
                 return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
@@ -265,6 +267,22 @@ def _base_seed(loader: DataLoader) -> int:
     return int(t.item())
 
 
+def _count_yield(it: _SingleProcessIter | _MultiProcessIter) -> None:
+    """torch's warning when an iterable dataset yields more than the len() it reported (often
+    every worker iterating the whole dataset)."""
+    it.num_yielded += 1
+    limit = it.len_called
+    if limit is not None and it.num_yielded > limit:
+        msg = (f"Length of IterableDataset {it.loader.dataset} was reported to be {limit}(when "
+               f"accessing len(dataloader)), but {it.num_yielded} samples have been fetched. ")
+        if it.loader.num_workers > 0:
+            msg += ("For multiprocessing data-loading, this could be caused by not properly "
+                    "configuring the IterableDataset replica at each worker. Please see "
+                    "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset "
+                    "for examples.")
+        warnings.warn(msg, stacklevel=3)
+
+
 def _warn_pin_memory(loader: DataLoader) -> None:
     if loader.pin_memory:
         warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then "
@@ -280,13 +298,18 @@ class _SingleProcessIter:
         self.sampler_iter = iter(loader._index_sampler)  # before the seed draw, as torch
         self.base_seed = _base_seed(loader)
         self.fetcher = loader._fetcher()
+        self.num_yielded = 0
+        self.len_called = loader._IterableDataset_len_called
 
     def __iter__(self) -> _SingleProcessIter:
         return self
 
     def __next__(self) -> Any:
         indices = next(self.sampler_iter)
-        return self.fetcher.fetch(indices)  # an exhausted iterable dataset raises StopIteration
+        data = self.fetcher.fetch(indices)  # an exhausted iterable dataset raises StopIteration
+        if isinstance(self.loader.dataset, IterableDataset):
+            _count_yield(self)
+        return data
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -406,6 +429,8 @@ class _MultiProcessIter:
 
     def _start_epoch(self) -> None:
         self.sampler_iter = iter(self.loader._index_sampler)
+        self.num_yielded = 0
+        self.len_called = self.loader._IterableDataset_len_called
         self.send_idx = 0
         self.rcvd_idx = 0
         self.task_worker: dict[int, int] = {}
@@ -459,6 +484,8 @@ class _MultiProcessIter:
                 if isinstance(data, _ExceptionWrapper):
                     self.shutdown()
                     data.reraise()
+                if isinstance(self.loader.dataset, IterableDataset):
+                    _count_yield(self)
                 return data
             idx, data = self._get()
             self.buffer[idx] = data
