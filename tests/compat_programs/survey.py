@@ -301,6 +301,15 @@ def layout_device_anomaly_flags():
 
 
 @probe
+def pad_sequence_collate():
+    from torch.nn.utils.rnn import pad_sequence
+
+    batch = [torch.tensor([1, 2, 3]), torch.tensor([4]), torch.tensor([5, 6])]
+    return [pad_sequence(batch, batch_first=True, padding_value=-1).tolist(),
+            tuple(torch.nn.utils.rnn.pad_sequence(batch).shape)]
+
+
+@probe
 def safe_globals():
     class Box:
         pass
