@@ -4,6 +4,7 @@ saves to a path are atomic."""
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import tempfile
 import warnings
@@ -122,6 +123,14 @@ def _seekable(f: Any) -> bool:
         return False
 
 
+def _map_file(fh: Any) -> mmap.mmap | None:
+    """The whole file mapped read-only, or None for streams without a file descriptor."""
+    try:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _load_from(fh: Any, name: str) -> Any:
     start = fh.tell()
     fh.seek(0, os.SEEK_END)
@@ -141,6 +150,15 @@ def _load_from(fh: Any, name: str) -> Any:
             raise CorruptCheckpointError(f"{name}: could not read the whole file")
         return _read_safetensors(raw, name)
     if head[:3] == b"\x80\x02\x8a":  # a pickled int first: the legacy format's magic number
+        mapped = _map_file(fh) if start == 0 else None
+        if mapped is not None:  # storages are copied out of the page cache: memory ~1x the file
+            try:
+                return _read_pt_legacy(mapped, name)
+            finally:
+                try:
+                    mapped.close()
+                except BufferError:  # a view still exported (an error in flight): GC closes it
+                    pass
         raw = bytearray(size)
         if fh.readinto(raw) != size:
             raise CorruptCheckpointError(f"{name}: could not read the whole file")

@@ -3,6 +3,7 @@ read with the same allow-list unpickler."""
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Callable
 from typing import Any, Literal
@@ -17,7 +18,7 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 
-def _read_pt_legacy(raw: bytearray, name: str) -> Any:
+def _read_pt_legacy(raw: bytes | bytearray | mmap.mmap, name: str) -> Any:
     """torch.save(..., _use_new_zipfile_serialization=False): five pickles (magic number,
     protocol version, sys_info, the object, the storage keys), then each storage as an int64
     element count and its bytes. Storages are allocated while the object is unpickled and filled

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import math
+import mmap
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -204,7 +205,7 @@ class _SafeUnpickler:
     Containers are type-checked before every SETITEM/APPEND (CVE-2026-24747's class of bug) and
     every structural error becomes UnpicklingError, never IndexError/KeyError/struct.error."""
 
-    def __init__(self, data: bytes | bytearray, persistent_load: Callable[[Any], Any],
+    def __init__(self, data: bytes | bytearray | mmap.mmap, persistent_load: Callable[[Any], Any],
                  pos: int = 0) -> None:
         self.data = data
         self.pos = pos
