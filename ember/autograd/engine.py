@@ -119,8 +119,8 @@ def run_backward(
 
     only = None if inputs is None else {id(t) for t in inputs}
     g = gi = in_grads = arr = None  # drop the loop's references: _sole_owner counts them
-    while leaf_grads:
-        leaf, g = leaf_grads.popitem()
+    for leaf in list(leaf_grads):
+        g = leaf_grads.pop(leaf)  # popped, so the dict holds no reference to it
         if only is not None and id(leaf) not in only:
             continue
         if not leaf._requires_grad:
@@ -138,8 +138,13 @@ def _sole_owner(g: Tensor) -> bool:
     argument): for the Tensor the caller's local and this argument; for the array the Tensor
     and the local `arr`."""
     arr = g._data
-    return (arr.base is None and arr.flags.writeable and sys.getrefcount(g) == 3
-            and sys.getrefcount(arr) == 3)
+    return (_COUNTS_REFS and arr.base is None and arr.flags.writeable
+            and sys.getrefcount(g) == 3 and sys.getrefcount(arr) == 3)
+
+
+# The counts above hold for CPython up to 3.13; 3.14 may borrow references (lower counts), where
+# a shared array could look unshared, so there every first gradient is copied.
+_COUNTS_REFS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 
 def _dtype_of(np_dtype: Any) -> Any:

@@ -174,14 +174,14 @@ def test_functional_linear_uses_fused_path_only_when_it_can() -> None:
 
 # ---- leaves keeping their gradient's array -----------------------------------------------------
 def test_sole_owner() -> None:
-    from ember.autograd.engine import _sole_owner
+    from ember.autograd.engine import _COUNTS_REFS, _sole_owner
 
     t = ember.Tensor._make(np.ones(3))
-    assert _sole_owner(t)
+    assert _sole_owner(t) == _COUNTS_REFS
     u = t.detach()  # a second Tensor on the same array
     assert not _sole_owner(t)
     del u
-    assert _sole_owner(t)
+    assert _sole_owner(t) == _COUNTS_REFS
     assert not _sole_owner(ember.Tensor._make(np.ones(4)[1:]))  # a view
 
 
