@@ -299,3 +299,16 @@ def test_dtype_names_accepted_by_promote_types_and_view() -> None:
     assert x.view("torch.int32").dtype == ember.int32
     with pytest.raises(TypeError, match="must be tuple of ints"):
         x.view("not_a_dtype")
+
+
+@pytest.mark.parametrize("expr", ["L.zeros(0, 3)[:, [5]]", "L.zeros(2, 0)[[5]]",
+                                  "L.zeros(1, 2, 1)[..., 0:0, [1]]", "L.zeros(3, 2)[1:1, [7]]",
+                                  "L.zeros(3, 2)[[7], 1:1]", "L.zeros(3, 2)[[], [7]]",
+                                  "L.zeros(3, 2)[L.tensor([[0], [1]]), 1:1]"])
+def test_out_of_range_index_into_an_empty_result_is_not_checked(expr: str) -> None:
+    """torch checks index values while gathering, so an empty result never raises (found by the
+    indexing hypothesis test: x[..., 0:0, [1]] on shape (1, 2, 1))."""
+    shapes = [tuple(eval(expr, {"L": lib}).shape) for lib in (ember, torch)]  # noqa: S307
+    assert shapes[0] == shapes[1]
+    with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 3"):
+        ember.zeros(3, 2)[[7]]  # a non-empty result still checks

@@ -108,7 +108,8 @@ def _check_bounds(index: list[Any], shape: tuple[int, ...]) -> None:
                  and not isinstance(i, (bool, np.bool_))
                  and not (isinstance(i, np.ndarray) and i.dtype == bool))
     n_real += sum(i.ndim for i in index if isinstance(i, np.ndarray) and i.dtype == bool)
-    for i in index:
+    pending: list[tuple[int, int, int]] = []  # (position, dim, size) of out-of-range arrays
+    for pos, i in enumerate(index):
         if i is Ellipsis:
             dim += len(shape) - n_real
             continue
@@ -129,12 +130,31 @@ def _check_bounds(index: list[Any], shape: tuple[int, ...]) -> None:
         if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
             if not -size <= i < size:
                 raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
-        elif isinstance(i, np.ndarray) and i.size:
-            bad = i[(i >= size) | (i < -size)]
-            if bad.size:
-                raise IndexError(f"index {int(bad.flat[0])} is out of bounds for dimension {dim} "
-                                 f"with size {size}")
+        elif isinstance(i, np.ndarray) and i.size and ((i >= size) | (i < -size)).any():
+            pending.append((pos, dim, size))
         dim += 1
+    if pending:
+        _out_of_range(index, shape, pending)
+
+
+def _out_of_range(index: list[Any], shape: tuple[int, ...],
+                  pending: list[tuple[int, int, int]]) -> None:
+    """torch checks index values only while gathering: when the result is empty (x[1:1, [7]])
+    nothing is read and nothing raises. Then clip the arrays in `index` (in place) so NumPy
+    gives that empty result; otherwise raise torch's IndexError for the first bad value."""
+    clipped = list(index)
+    for pos, _, size in pending:
+        clipped[pos] = np.clip(index[pos], -size, size - 1) if size else index[pos]
+    if all(size for _, _, size in pending):
+        probe = np.broadcast_to(np.empty((), np.int8), shape)  # no memory: zero strides
+        if probe[tuple(clipped)].size == 0:
+            index[:] = clipped
+            return
+    pos, dim, size = pending[0]
+    i = index[pos]
+    bad = i[(i >= size) | (i < -size)]
+    raise IndexError(f"index {int(bad.flat[0])} is out of bounds for dimension {dim} with size "
+                     f"{size}")
 
 
 class _Split:
