@@ -162,9 +162,9 @@ class Tensor:
         if isinstance(dtype, str):  # 'torch.LongTensor'
             legacy = {"torch." + d._legacy: d for d in vars(_dt).values()
                       if isinstance(d, _dt.dtype)}
-            if dtype not in legacy:
+            if dtype not in legacy and not _dt.is_dtype_name(dtype):  # or a dtype's name
                 raise ValueError(f"invalid type: '{dtype}'")
-            dtype = legacy[dtype]
+            dtype = legacy.get(dtype) or _dt.to_dtype(dtype)
         elif isinstance(dtype, type):  # torch.LongTensor under ember.compat: carries its dtype
             dtype = dtype.dtype  # type: ignore[attr-defined]
         return self.to(dtype)
