@@ -312,3 +312,12 @@ def test_out_of_range_index_into_an_empty_result_is_not_checked(expr: str) -> No
     assert shapes[0] == shapes[1]
     with pytest.raises(IndexError, match="index 7 is out of bounds for dimension 0 with size 3"):
         ember.zeros(3, 2)[[7]]  # a non-empty result still checks
+
+
+def test_tensor_type_takes_dtype_names_and_legacy_strings() -> None:
+    x = ember.ones(2)
+    assert x.type("float64").dtype == ember.float64
+    assert x.type("torch.LongTensor").dtype == ember.int64
+    assert x.type() == torch.ones(2).type() == "torch.FloatTensor"
+    with pytest.raises(ValueError, match="invalid type: 'foo'"):
+        x.type("foo")
