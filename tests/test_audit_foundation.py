@@ -321,3 +321,18 @@ def test_tensor_type_takes_dtype_names_and_legacy_strings() -> None:
     assert x.type() == torch.ones(2).type() == "torch.FloatTensor"
     with pytest.raises(ValueError, match="invalid type: 'foo'"):
         x.type("foo")
+
+
+@pytest.mark.parametrize("expr", ["L.argmax(L.ones(2, dtype=L.bool))",
+                                  "L.argmin(L.ones(2, dtype=L.bool), 0)",
+                                  "L.argmax(L.zeros(0, 3))", "L.amax(L.zeros(0, 3))",
+                                  "L.amin(L.zeros(0, 3), ())", "L.amax(L.zeros(0, 3), 0)",
+                                  "L.amax(L.zeros(0, 3), 1)", "L.max(L.zeros(0, 3))"])
+def test_reduction_edge_errors_as_torch(expr: str) -> None:
+    outcomes = []
+    for lib in (ember, torch):
+        try:
+            outcomes.append(tuple(eval(expr, {"L": lib}).shape))  # noqa: S307
+        except (RuntimeError, IndexError) as err:
+            outcomes.append((type(err).__name__, str(err)))
+    assert outcomes[0] == outcomes[1]

@@ -176,7 +176,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *,  # noqa: A001
     """Matches `torch.sum`: over all elements, or over `dim` (int, tuple or list)."""
     if dtype is not None:
         input = input.to(dtype)
-    return Sum.apply(input, _rdims(dim, input.ndim), keepdim, _np_dtype(dtype))
+    return Sum.apply(input, _rdims(dim, input._data.ndim), keepdim,
+                     None if dtype is None else _np_dtype(dtype))
 
 
 class NanSum(Primitive):
@@ -309,7 +310,8 @@ class AMax(Primitive):
 def _amax(input: Tensor, dim: Any, keepdim: bool, is_min: bool, fn: str) -> Tensor:
     """amax/amin, and max()/min()/aminmax (fn says which, for errors and NaN gradients)."""
     dims = _rdims(dim, input.ndim)
-    if dim is None and input.numel() == 0:
+    all_dims = dim is None or (isinstance(dim, (tuple, list)) and not dim)  # amax's default ()
+    if all_dims and input.numel() == 0:
         raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for input.numel() == "
                            "0. Specify the reduction dim with the 'dim' argument.")
     _dim_nonempty(input, dims, fn)
@@ -416,10 +418,12 @@ def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> 
 def _argext(input: Tensor, dim: int | None, keepdim: bool, is_min: bool) -> Tensor:
     fn = "argmin" if is_min else "argmax"
     npfn = np.argmin if is_min else np.argmax
+    if input.dtype is _dt.bool_:
+        raise RuntimeError(f"{fn}(): does not support bool input")
     if dim is None:
         if input.numel() == 0:
-            raise RuntimeError(f"{fn}(): Expected reduction dim to be specified for "
-                               "input.numel() == 0.")
+            raise IndexError(f"{fn}(): Expected reduction dim to be specified for "
+                             "input.numel() == 0.")
         idx = np.asarray(npfn(input._data.reshape(-1)), dtype=np.int64)
         return Tensor._make(idx.reshape((1,) * input.ndim) if keepdim else idx)
     if input.ndim == 0:
