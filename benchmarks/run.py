@@ -137,7 +137,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--threads", default="2,1",
                    help="comma-separated thread counts, one table each (default: 2,1)")
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--only", default=None)
     p.add_argument("--no-memory", action="store_true")
     args = p.parse_args()

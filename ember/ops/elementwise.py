@@ -950,7 +950,7 @@ def _scaled(b: Any, alpha: Any, d: _dt.dtype) -> Any:
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """Matches `torch.add`: input + alpha * other, with torch's type promotion."""
     a, b, d = promote(input, other)
-    return Add.apply(a, _scaled(b, alpha, d))
+    return Add.apply(a, b if alpha == 1 else _scaled(b, alpha, d))
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
@@ -1112,7 +1112,7 @@ for _f, _n in ((sqrt, "sqrt"), (rsqrt, "rsqrt"), (reciprocal, "reciprocal"), (ex
 
 def relu(input: Tensor) -> Tensor:
     """Matches `torch.relu`."""
-    if input.dtype is _dt.bool_:
+    if input._data.dtype.kind == "b":
         raise RuntimeError("Boolean inputs not supported for relu")
     return Relu.apply(input)
 
