@@ -110,6 +110,17 @@ def run_table(args: argparse.Namespace, threads: int, memory: bool) -> list[tupl
                        f"{peak_mib('torch', name, threads):.0f}")
             rows.append((name, f"{t['ember'] * 1e3:.3f}", f"{t['torch'] * 1e3:.3f}",
                          f"{t['ember'] / t['torch']:.2f}", *mem))
+            if name == "tiny-op overhead":  # the floor: a minimal NumPy autograd, same run
+                from benchmarks import minimal_autograd
+
+                def floor(lib: Any, make: Any = make) -> Any:
+                    return minimal_autograd.tiny_ops() if lib is None else make(lib)
+
+                f = interleaved(floor, {"minimal": None, "torch": torch}, args.repeats,
+                                inner[name])
+                rows.append(("  minimal NumPy autograd", f"{f['minimal'] * 1e3:.3f}",
+                             f"{f['torch'] * 1e3:.3f}", f"{f['minimal'] / f['torch']:.2f}",
+                             "", ""))
         for n in (256, 1024, 2048):
             if args.only and args.only != "matmul":
                 break
