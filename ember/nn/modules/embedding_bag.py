@@ -10,6 +10,7 @@ from ember import dtypes as _dt
 from ember.nn import init
 from ember.nn.functional.embedding_bag import embedding_bag
 from ember.nn.modules.module import Module
+from ember.nn.modules.sparse import _padding_index
 from ember.nn.parameter import Parameter
 from ember.tensor import Tensor
 
@@ -31,13 +32,7 @@ class EmbeddingBag(Module):
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        if padding_idx is not None:
-            if padding_idx > 0:
-                assert padding_idx < num_embeddings, "padding_idx must be within num_embeddings"
-            elif padding_idx < 0:
-                assert padding_idx >= -num_embeddings, "padding_idx must be within num_embeddings"
-                padding_idx = num_embeddings + padding_idx
-        self.padding_idx = padding_idx
+        self.padding_idx = _padding_index(padding_idx, num_embeddings, "padding_idx")
         if _weight is None:
             d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
             self.weight = Parameter(Tensor._make(np.empty((num_embeddings, embedding_dim),

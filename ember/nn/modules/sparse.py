@@ -16,6 +16,18 @@ from ember.tensor import Tensor
 __all__ = ["Embedding"]
 
 
+def _padding_index(padding_idx: int | None, num_embeddings: int, name: str) -> int | None:
+    """padding_idx checked against the table size and made non-negative, as torch's Embedding and
+    EmbeddingBag do (their assertion texts differ only in `name`'s capital)."""
+    if padding_idx is not None:
+        if padding_idx > 0:
+            assert padding_idx < num_embeddings, f"{name} must be within num_embeddings"
+        elif padding_idx < 0:
+            assert padding_idx >= -num_embeddings, f"{name} must be within num_embeddings"
+            padding_idx = num_embeddings + padding_idx
+    return padding_idx
+
+
 class Embedding(Module):
     """Matches `torch.nn.Embedding` (init N(0, 1), the padding_idx row zeroed; sparse=True still
     gives a dense gradient)."""
@@ -28,13 +40,7 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        if padding_idx is not None:
-            if padding_idx > 0:
-                assert padding_idx < num_embeddings, "Padding_idx must be within num_embeddings"
-            elif padding_idx < 0:
-                assert padding_idx >= -num_embeddings, "Padding_idx must be within num_embeddings"
-                padding_idx = num_embeddings + padding_idx
-        self.padding_idx = padding_idx
+        self.padding_idx = _padding_index(padding_idx, num_embeddings, "Padding_idx")
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
