@@ -350,20 +350,12 @@ def _set_sharing_strategy(strategy: str) -> None:
     _sharing["strategy"] = strategy
 
 
-_threads = {"n": 1}
-
-
-def _set_num_threads(n: int) -> None:
-    _threads["n"] = int(n)
-
-
 EXTRAS: dict[str, dict[str, Any]] = {
     "torch": {
         "compile": compile, "autocast": autocast,
         "set_float32_matmul_precision": _noop, "get_float32_matmul_precision": lambda: "highest",
         "use_deterministic_algorithms": _noop,
         "are_deterministic_algorithms_enabled": lambda: False,
-        "set_num_threads": _set_num_threads, "get_num_threads": lambda: _threads["n"],
         "set_num_interop_threads": _noop, "finfo": finfo, "iinfo": iinfo,
         **_legacy_types(), **_MEMORY_FORMATS, "memory_format": memory_format,
         "set_default_device": _set_default_device, "get_default_device": lambda: "cpu",
