@@ -44,8 +44,7 @@ PEAK_CODE = """
 import resource, sys, importlib
 lib = importlib.import_module(sys.argv[1])
 from benchmarks.workloads import WORKLOADS
-if sys.argv[1] == "torch":
-    lib.set_num_threads(int(sys.argv[3]))
+lib.set_num_threads(int(sys.argv[3]))
 step = WORKLOADS[sys.argv[2]](lib)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 for _ in range(5):
@@ -91,6 +90,7 @@ def run_table(args: argparse.Namespace, threads: int, memory: bool) -> list[tupl
     from benchmarks.workloads import WORKLOADS, matmul
 
     torch.set_num_threads(threads)
+    ember.set_num_threads(threads)  # ember's own pool for elementwise kernels (BLAS below)
     libs = {"ember": ember, "torch": torch}
     rows: list[tuple[str, ...]] = []
     inner = {"tiny-op overhead": 200, "MLP train step": 5, "CNN train step": 2,
