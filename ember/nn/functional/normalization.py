@@ -10,6 +10,7 @@ import numpy as np
 import ember
 from ember.autograd.function import Primitive
 from ember.autograd.grad_mode import is_grad_enabled
+from ember.ops.batch_norm import BatchNormTrain, ScaleShift
 from ember.tensor import Tensor
 
 NDArray = np.ndarray
@@ -191,13 +192,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
                              f"size {input.shape}")
-        if _fusable(input, weight, bias):
+        if _fusable(input, weight, bias) and input.ndim > 1:
             stats: list[NDArray] = []
-            w = None if weight is None else weight.reshape(bshape)
-            b = None if bias is None else bias.reshape(bshape)
-            out = _Normalize.apply(input, w, b, dims, eps, stats)
-            _update_running(running_mean, running_var, Tensor._make(stats[0].reshape(c)),
-                            Tensor._make(stats[1].reshape(c)), count, momentum)
+            out = BatchNormTrain.apply(input, weight, bias, eps, stats)
+            _update_running(running_mean, running_var, Tensor._make(stats[0]),
+                            Tensor._make(stats[1]), count, momentum)
             return out
         mean = input.mean(dims, keepdim=True)
         xc = input - mean
@@ -216,6 +215,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         shift = -running_mean * scale
         if bias is not None:
             shift = shift + bias
+        if input.ndim > 1 and _fusable(input, scale, shift):
+            return ScaleShift.apply(input, scale, shift)
         return input * scale.reshape(bshape) + shift.reshape(bshape)
     if weight is not None:
         out = out * weight.reshape(bshape)
