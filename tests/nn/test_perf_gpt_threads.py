@@ -50,3 +50,36 @@ def test_gelu_threads_bit_identical(restore_threads: None) -> None:
     ref = _run(lambda t: _gelu_composed(t, "none"), [x], g, 1)
     np.testing.assert_allclose(y, ref[0], rtol=1e-6, atol=2e-6)
     np.testing.assert_allclose(dx, ref[1], rtol=1e-6, atol=2e-6)
+
+
+def _sdpa_ref(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor, mask: ember.Tensor | None,
+              causal: bool) -> ember.Tensor:
+    from ember.nn.functional.attention import _sdpa_composed
+
+    return _sdpa_composed(q, k, v, mask, 0.0, causal, 1.0 / q.shape[-1] ** 0.5)
+
+
+@pytest.mark.parametrize("shapes", [
+    ((12, 3, 70, 16), (12, 3, 70, 16), (12, 3, 70, 8), None),  # the GPT case: causal
+    ((12, 3, 70, 16), (1, 3, 50, 16), (12, 1, 50, 8), (12, 1, 70, 50)),  # broadcasts
+    ((6, 70, 16), (6, 50, 16), (6, 50, 8), (2, 1, 70, 50)),  # the mask adds a batch dim
+])
+def test_attention_threads_bit_identical(shapes, restore_threads: None) -> None:  # type: ignore[no-untyped-def]
+    sq, sk, sv, sm = shapes
+    q, k, v = (R.standard_normal(s).astype(np.float32) for s in (sq, sk, sv))
+    causal = sm is None
+    arrays = [q, k, v] + ([] if causal else [R.standard_normal(sm).astype(np.float32)])
+    out_shape = np.broadcast_shapes(sq[:-2], sk[:-2], sv[:-2], () if causal else sm[:-2])
+    g = R.standard_normal(out_shape + (sq[-2], sv[-1])).astype(np.float32)
+
+    def fused(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor,
+              m: ember.Tensor | None = None) -> ember.Tensor:
+        out = F.scaled_dot_product_attention(q, k, v, m, is_causal=causal)
+        assert out.grad_fn.fn.__name__ == "_Attention"
+        return out
+
+    got = _same_across_threads(fused, arrays, g)
+    ref = _run(lambda q, k, v, m=None: _sdpa_ref(q, k, v, m, causal), arrays, g, 1)
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
