@@ -1,0 +1,74 @@
+"""Convolution's row-im2col path (ember.ops.conv.use_rows: 2-d, stride 1 along H, KW*C >= 64)
+against the composed Unfold + matmul path, torch, and float64 gradcheck."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ember
+import ember.ops.conv as C
+from ember.autograd import gradcheck, gradgradcheck
+from tests.nn.test_conv_fused import test_fused_matches_composed_and_torch as _check
+
+CASES = [  # (input shape, weight shape, conv kwargs), every one on the row path
+    ((2, 32, 7, 6), (5, 32, 3, 3), {"padding": 1}),
+    ((2, 32, 9, 8), (4, 32, 3, 2), {"padding": (2, 0), "stride": (1, 2), "dilation": (2, 1)}),
+    ((2, 32, 7, 6), (4, 32, 2, 2), {"padding": "same"}),  # even kernel: right padding wider
+    ((2, 32, 7, 6), (4, 32, 3, 3), {"padding": 3}),  # padding > d*(k-1): dx by col2im
+    ((3, 64, 5, 4), (6, 64, 3, 1), {"padding": (1, 0)}),
+    ((1, 24, 6, 7), (3, 24, 4, 3), {"stride": (1, 3), "padding": (0, 1)}),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+@pytest.mark.parametrize("xs, ws, kw", CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_rows_match_composed_and_torch(xs: tuple, ws: tuple, kw: dict, bias: bool) -> None:
+    stride = kw.get("stride", 1)
+    assert C.use_rows(xs[1], ws[2:], (stride, 1) if isinstance(stride, int) else stride)
+    _check(xs, ws, kw, bias)
+
+
+def test_rows_not_taken_for_short_rows_or_strided_h() -> None:
+    assert not C.use_rows(3, (3, 3), (1, 1))  # K of 9: one im2col GEMM is faster
+    assert not C.use_rows(64, (3, 3), (2, 2))
+    assert not C.use_rows(64, (1, 3), (1, 1))
+    assert not C.use_rows(64, (3,), (1,))
+
+
+def _grads(x: np.ndarray, w: np.ndarray, create_graph: bool, kw: dict[str, Any],
+           rows: bool, monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    if not rows:
+        monkeypatch.setattr(C, "use_rows", lambda *a: False)
+    xe, we = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
+    y = ember.nn.functional.conv2d(xe, we, **kw)
+    gx, gw = ember.autograd.grad((y * y).sum(), [xe, we], create_graph=create_graph)
+    monkeypatch.undo()
+    return [y.detach().numpy(), gx.detach().numpy(), gw.detach().numpy()]
+
+
+@pytest.mark.parametrize("kw", [{"padding": 1}, {"padding": (0, 2), "dilation": (1, 2)}])
+def test_rows_equal_channels_last_path_float64(kw: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row path against the one-GEMM channels-last path, with and without create_graph
+    (which recomputes the im2col through UnfoldCL)."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((3, 32, 6, 7)), rng.standard_normal((4, 32, 3, 3))
+    ref = _grads(x, w, False, kw, False, monkeypatch)
+    for create_graph in (False, True):
+        got = _grads(x, w, create_graph, kw, True, monkeypatch)
+        for g, r in zip(got, ref, strict=True):
+            np.testing.assert_allclose(g, r, rtol=1e-11, atol=1e-11)
+
+
+def test_rows_gradcheck_float64() -> None:
+    rng = np.random.default_rng(0)
+    x = ember.tensor(rng.standard_normal((1, 22, 3, 3)), requires_grad=True)
+    w = ember.tensor(rng.standard_normal((1, 22, 2, 3)), requires_grad=True)
+    b = ember.tensor(rng.standard_normal(1), requires_grad=True)
+    conv = ember.nn.functional.conv2d
+    assert C.use_rows(22, (2, 3), (1, 1))
+    assert gradcheck(lambda a, c, d: conv(a, c, d, padding=1), (x, w, b))
+    assert gradgradcheck(lambda a, c: conv(a, c, padding=(1, 0)), (x, w))
