@@ -83,3 +83,49 @@ def test_attention_threads_bit_identical(shapes, restore_threads: None) -> None:
     for a, b in zip(got, ref):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,k,affine", [
+    ((5, 231, 128), 1, True),  # several blocks of rows and a partial last one
+    ((700, 3, 40), 2, False),  # two normalized dims, no weight or bias
+    ((3, 8), 1, True),  # one small block
+])
+def test_layer_norm_threads_bit_identical(shape, k, affine, restore_threads: None) -> None:  # type: ignore[no-untyped-def]
+    from ember.nn.functional.normalization import _layer_norm_composed
+
+    x = (R.standard_normal(shape) * 3 + 1).astype(np.float32)
+    ns = shape[len(shape) - k:]
+    arrays = [x] + ([R.standard_normal(ns).astype(np.float32) for _ in range(2)] if affine
+                    else [])
+    g = R.standard_normal(shape).astype(np.float32)
+
+    def fused(x: ember.Tensor, w: ember.Tensor | None = None,
+              b: ember.Tensor | None = None) -> ember.Tensor:
+        out = F.layer_norm(x, ns, w, b)
+        assert out.grad_fn.fn.__name__ == "_LayerNorm"
+        return out
+
+    got = _same_across_threads(fused, arrays, g)
+    ref = _run(lambda x, w=None, b=None: _layer_norm_composed(x, k, w, b, 1e-5), arrays, g, 1)
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_norm_gradcheck_float64_and_only_bias() -> None:
+    x = ember.tensor(R.standard_normal((4, 3, 5)), requires_grad=True)
+    w = ember.tensor(R.standard_normal((3, 5)), requires_grad=True)
+    b = ember.tensor(R.standard_normal((3, 5)), requires_grad=True)
+    assert ember.autograd.gradcheck(lambda x, w, b: F.layer_norm(x, (3, 5), w, b), (x, w, b))
+    # a bias that needs grad where x and the weight do not: db alone, of b's shape
+    b.grad = None
+    F.layer_norm(x.detach(), (3, 5), w.detach(), b).sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), np.full((3, 5), 4.0))
+
+
+def test_layer_norm_empty_input_falls_back() -> None:
+    x = ember.zeros(0, 6, requires_grad=True)
+    out = F.layer_norm(x, (6,))
+    assert tuple(out.shape) == (0, 6)
+    out.sum().backward()
+    assert tuple(x.grad.shape) == (0, 6)

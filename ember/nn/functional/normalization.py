@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 import ember
+from ember._parallel import parallel_for
 from ember.autograd.function import Primitive
 from ember.autograd.grad_mode import is_grad_enabled
 from ember.ops.batch_norm import BatchNormTrain, ScaleShift
@@ -105,6 +107,142 @@ def _fusable(input: Tensor, *params: Tensor | None) -> bool:
         p is None or p.dtype == input.dtype for p in params)
 
 
+_LN_BLOCK = 1 << 16  # elements per block of rows: a block's three arrays (768 KiB) stay in L2
+_LN_GRAIN = 1 << 16  # elements per thread at least
+
+
+class _LayerNorm(Primitive):
+    """Fused layer_norm over the last k dims, as rows x (n, d), d their size: (x - mean) *
+    rstd * w + b, rstd = 1/sqrt(biased var + eps); w and b of the normalized shape or None.
+    Rows go in blocks (~64K elements, in L2), ranges of blocks on ember's threads; dw and
+    db are summed per block and the block sums added in order, so any split gives the same
+    bits. VJP: dxhat = g w; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per row;
+    dw = sum over rows of g xhat; db = sum over rows of g."""
+
+    @staticmethod
+    def forward(ctx: Any, x: NDArray, w: NDArray | None, b: NDArray | None, k: int,
+                eps: float) -> NDArray:
+        d = int(np.prod(x.shape[x.ndim - k:]))
+        x2 = x.reshape(-1, d)  # (n, d)
+        n, rows = x2.shape[0], max(1, _LN_BLOCK // d)
+        xhat, out = np.empty_like(x2), np.empty_like(x2)
+        rstd = np.empty((n, 1), x2.dtype)
+        w1 = None if w is None else w.reshape(d)
+        b1 = None if b is None else b.reshape(d)
+
+        def run(i: int, j: int) -> None:
+            for r0 in range(i * rows, min(j * rows, n), rows):
+                sl = slice(r0, min(r0 + rows, n))
+                xs, xh, o = x2[sl], xhat[sl], out[sl]
+                np.subtract(xs, _row_mean(xs), out=xh)
+                np.multiply(xh, xh, out=o)  # the squares, in out's rows as scratch
+                var = _row_mean(o)
+                var += eps
+                np.divide(1.0, np.sqrt(var, out=var), out=rstd[sl])
+                xh *= rstd[sl]
+                if w1 is not None:
+                    np.multiply(xh, w1, out=o)
+                else:
+                    o[...] = xh
+                if b1 is not None:
+                    o += b1
+
+        parallel_for(run, -(-n // rows), max(1, _LN_GRAIN // (rows * d)))
+        ctx.save_for_backward(ctx.inputs[0], ctx.inputs[1])
+        ctx.k, ctx.eps, ctx.xhat, ctx.rstd, ctx.shape = k, eps, xhat, rstd, x.shape
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        need, k = ctx.needs_input_grad, ctx.k
+        if not is_grad_enabled():
+            return _layer_norm_vjp(ctx, g._data, None if w is None else w._data)
+        # create_graph: the composed derivative from x, so that second order is exact
+        dims = tuple(range(x.ndim - k, x.ndim))
+        xc = x - x.mean(dims, keepdim=True)
+        rstd = ember.rsqrt((xc * xc).mean(dims, keepdim=True) + ctx.eps)
+        xhat = xc * rstd
+        dxhat = g if w is None else g * w
+        dx = ((dxhat - dxhat.mean(dims, keepdim=True)
+               - xhat * (dxhat * xhat).mean(dims, keepdim=True)) * rstd) if need[0] else None
+        lead = tuple(range(x.ndim - k))  # summed for dw, db (none when x is one row)
+        gx = g * xhat
+        dw = (gx.sum(lead) if lead else gx) if need[1] else None
+        db = (g.sum(lead) if lead else g) if need[2] else None
+        return dx, dw, db, None, None
+
+
+def _row_mean(a: NDArray) -> NDArray:
+    """a.mean(axis=1, keepdims=True) of a C-contiguous (rows, d) block as one GEMV with a
+    vector of ones: 11 us for (512, 128) float32 against 41 us for np.add.reduce along rows
+    (whose inner loop runs once per row). The sum is BLAS's, so its rounding differs from
+    NumPy's pairwise sum in the last bits; a block's rows always go in one call, so the
+    result does not depend on the thread split."""
+    m = np.matmul(a, _ones(a.shape[1], a.dtype))[:, None]
+    m /= a.shape[1]
+    return m
+
+
+_ONES: dict[tuple[int, Any], NDArray] = {}
+
+
+def _ones(d: int, dtype: Any) -> NDArray:
+    key = (d, dtype)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        v = _ONES[key] = np.ones(d, dtype)
+        v.flags.writeable = False
+    return v
+
+
+def _layer_norm_vjp(ctx: Any, g: NDArray, w: NDArray | None) -> tuple[Tensor | None, ...]:
+    """`_LayerNorm`'s VJP in NumPy, block by block as the forward; dw, db from per-block sums."""
+    need = ctx.needs_input_grad
+    xhat, rstd = ctx.xhat, ctx.rstd  # (n, d), (n, 1)
+    (n, d), rows = xhat.shape, max(1, _LN_BLOCK // xhat.shape[1])
+    nblk = -(-n // rows)
+    shape = ctx.shape  # x's
+    g2 = np.ascontiguousarray(np.broadcast_to(g, shape)).reshape(n, d)
+    w1 = None if w is None else w.reshape(d)
+    dx = np.empty_like(xhat) if need[0] else None
+    dw = np.empty((nblk, d), xhat.dtype) if need[1] else None  # per-block sums
+    db = np.empty((nblk, d), xhat.dtype) if need[2] else None
+
+    def run(i: int, j: int) -> None:
+        t_buf = np.empty(rows * d, xhat.dtype)  # per thread
+        for blk in range(i, j):
+            sl = slice(blk * rows, min(blk * rows + rows, n))
+            gs, xh = g2[sl], xhat[sl]
+            t = t_buf[:gs.size].reshape(gs.shape)
+            if dw is not None:
+                np.multiply(gs, xh, out=t)
+                np.add.reduce(t, axis=0, out=dw[blk])
+            if db is not None:
+                np.add.reduce(gs, axis=0, out=db[blk])
+            if dx is None:
+                continue
+            dxs = dx[sl]
+            if w1 is not None:
+                np.multiply(gs, w1, out=dxs)  # dxhat
+            else:
+                dxs[...] = gs
+            np.multiply(dxs, xh, out=t)
+            m2 = _row_mean(t)
+            dxs -= _row_mean(dxs)
+            np.multiply(xh, m2, out=t)
+            dxs -= t
+            dxs *= rstd[sl]
+
+    parallel_for(run, nblk, max(1, _LN_GRAIN // (rows * d)))
+    wshape = shape[len(shape) - ctx.k:]  # w's and b's: the normalized shape
+    return (None if dx is None else Tensor._make(dx.reshape(shape)),
+            None if dw is None else Tensor._make(dw.sum(0).reshape(wshape)),
+            None if db is None else Tensor._make(db.sum(0).reshape(wshape)), None, None)
+
+
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Matches `torch.nn.functional.layer_norm` (biased variance over the last dims)."""
@@ -114,9 +252,8 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
         raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
                            f"[*, {', '.join(map(str, shape))}], but got input of size"
                            f"{list(input.shape)}")
-    if _fusable(input, weight, bias):
-        dims = tuple(range(input.ndim - k, input.ndim))
-        return _Normalize.apply(input, weight, bias, dims, eps, None)
+    if _fusable(input, weight, bias) and input.numel() > 0 and math.prod(shape) > 0:
+        return _LayerNorm.apply(input, weight, bias, k, eps)
     return _layer_norm_composed(input, k, weight, bias, eps)
 
 
