@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from ember._parallel import parallel_for
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
 from ember.tensor import Tensor
@@ -18,6 +19,26 @@ Ints = tuple[int, ...]
 
 # internal primitives; the public functions live in ember.nn.functional
 __all__: list[str] = []
+
+
+def copy_split(dst: NDArray, src: Any) -> NDArray:
+    """dst[...] = src (broadcast), the copy split along axis 0 between ember's threads: the
+    layout changes around the GEMMs (im2col, NCHW <-> channels-last) are single NumPy copies
+    that otherwise leave the second core idle. Returns dst."""
+    per = max(1, dst[0].size if dst.ndim and dst.shape[0] else 1)
+
+    def part(i: int, j: int) -> None:
+        np.copyto(dst[i:j], src[i:j])
+
+    parallel_for(part, dst.shape[0] if dst.ndim else 1, max(1, -(-(1 << 16) // per)))
+    return dst
+
+
+def contiguous(src: NDArray) -> NDArray:
+    """np.ascontiguousarray(src), the copy split between threads (see `copy_split`)."""
+    if src.flags.c_contiguous or src.ndim == 0:
+        return np.ascontiguousarray(src)
+    return copy_split(np.empty(src.shape, dtype=src.dtype), src)
 
 
 def windows(xp: NDArray, kernel: Ints, dilation: Ints, stride: Ints, out: Ints) -> NDArray:
@@ -119,15 +140,16 @@ def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
         xp = np.moveaxis(x, 1, -1)  # 1x1, no padding: the copy below is the only one (a matmul)
     else:
         xp = np.zeros((n, *sp, c), dtype=x.dtype)  # (N, *Sp, C)
-        xp[(slice(None),) + tuple(slice(p, p + s) for p, s in
-                                  zip(lo, x.shape[2:], strict=True))] = np.moveaxis(x, 1, -1)
+        copy_split(xp[(slice(None),) + tuple(slice(p, p + s) for p, s in
+                                             zip(lo, x.shape[2:], strict=True))],
+                   np.moveaxis(x, 1, -1))
     st = xp.strides
     sd = st[1:-1]
     view = as_strided(xp, (n, *out, *kernel, c),
                       (st[0], *(a * s for a, s in zip(sd, stride, strict=True)),
                        *(a * d for a, d in zip(sd, dilation, strict=True)), st[-1]),
                       writeable=False)  # (N, *out, *kernel, C)
-    return np.ascontiguousarray(view).reshape(n * math.prod(out), -1)
+    return contiguous(view).reshape(n * math.prod(out), -1)
 
 
 class UnfoldCL(Primitive):
@@ -169,13 +191,19 @@ class FoldCL(Primitive):
         # samples in chunks of ~256 KiB of cols, so the prod(kernel) strided reads of a chunk
         # hit cache instead of pulling every cache line of cols from memory prod(kernel) times
         nb = max(1, (1 << 18) // max(1, lpos * cols.shape[1] * cols.itemsize))
-        for s0 in range(0, n, nb):
-            a, b = acc[s0:s0 + nb], blocks[s0:s0 + nb]
-            for offs, dsl in zip(np.ndindex(*kernel), dst, strict=True):
-                a[(slice(None),) + dsl] += b[lead + offs]
+        offsets = list(np.ndindex(*kernel))
+
+        def chunk(lo_n: int, hi_n: int) -> None:  # samples [lo_n, hi_n), in blocks of nb
+            for s0 in range(lo_n, hi_n, nb):
+                s1 = min(s0 + nb, hi_n)
+                a, b = acc[s0:s1], blocks[s0:s1]
+                for offs, dsl in zip(offsets, dst, strict=True):
+                    a[(slice(None),) + dsl] += b[lead + offs]
+
+        parallel_for(chunk, n, max(1, -(-(1 << 16) // (lpos * cols.shape[1]))))
         crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in
                                           zip(lo, size, strict=True))]
-        return np.ascontiguousarray(np.moveaxis(crop, -1, 1))  # (N, C, *size)
+        return contiguous(np.moveaxis(crop, -1, 1))  # (N, C, *size)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -212,8 +240,8 @@ class Convolution(Primitive):
             ctx.rows = rows
             ctx.save_for_backward(*ctx.inputs[:2])  # type: ignore[index]
         if rows:  # (OH, N, OW, O) -> (N, O, OH, OW)
-            return np.ascontiguousarray(y.reshape(out[0], n, out[1], o).transpose(1, 3, 0, 2))
-        return np.ascontiguousarray(np.moveaxis(y.reshape(n, *out, o), -1, 1))  # (N, O, *out)
+            return contiguous(y.reshape(out[0], n, out[1], o).transpose(1, 3, 0, 2))
+        return contiguous(np.moveaxis(y.reshape(n, *out, o), -1, 1))  # (N, O, *out)
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -268,11 +296,12 @@ def unfold_rows(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints
     kh, kw = kernel
     hp, wp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
     xp = np.zeros((hp, n, wp, c), dtype=x.dtype)  # (Hp, N, Wp, C)
-    xp[lo[0]:lo[0] + x.shape[2], :, lo[1]:lo[1] + x.shape[3]] = x.transpose(2, 0, 3, 1)
+    copy_split(xp[lo[0]:lo[0] + x.shape[2], :, lo[1]:lo[1] + x.shape[3]],
+               x.transpose(2, 0, 3, 1))
     sh, sn, sw, sc = xp.strides
     view = as_strided(xp, (hp, n, out[1], kw, c),
                       (sh, sn, sw * stride[1], sw * dilation[1], sc), writeable=False)
-    return np.ascontiguousarray(view).reshape(hp * n * out[1], kw * c)
+    return contiguous(view).reshape(hp * n * out[1], kw * c)
 
 
 def conv_rows(cols: NDArray, w: NDArray, dh: int, n: int, out: Ints) -> NDArray:
@@ -295,7 +324,7 @@ def grad_weight_rows(cols: NDArray, g: NDArray, shape: Ints, dh: int) -> NDArray
     kernel row, with g (N, O, OH, OW) as gm (OH*N*OW, O) in cols' row order."""
     o, c, kh, kw = shape
     n, oh, ow = g.shape[0], g.shape[2], g.shape[3]
-    gm = np.ascontiguousarray(g.transpose(2, 0, 3, 1)).reshape(-1, o)  # (OH*N*OW, O)
+    gm = contiguous(g.transpose(2, 0, 3, 1)).reshape(-1, o)  # (OH*N*OW, O)
     step, m = n * ow, oh * n * ow
     dwk = np.empty((kh, kw * c, o), dtype=g.dtype)
     for i in range(kh):
