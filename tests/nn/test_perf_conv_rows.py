@@ -72,3 +72,26 @@ def test_rows_gradcheck_float64() -> None:
     assert C.use_rows(22, (2, 3), (1, 1))
     assert gradcheck(lambda a, c, d: conv(a, c, d, padding=1), (x, w, b))
     assert gradgradcheck(lambda a, c: conv(a, c, padding=(1, 0)), (x, w))
+
+
+@pytest.mark.parametrize("kw", [{"padding": 1}, {"padding": 1, "stride": 2}])
+@pytest.mark.parametrize("channels", [3, 32])
+def test_scratch_arrays_never_alias_results(kw: dict, channels: int) -> None:
+    """Outputs and gradients of one call stay as they were after later calls of the same
+    shapes (which reuse the scratch arrays: padded inputs, im2col, GEMM outputs, col2im)."""
+    rng = np.random.default_rng(5)
+    w = ember.tensor(rng.standard_normal((4, channels, 3, 3)), requires_grad=True)
+    results = []
+    for i in range(3):
+        x = ember.tensor(rng.standard_normal((2, channels, 6, 5)), requires_grad=True)
+        with ember.no_grad():
+            y0 = ember.nn.functional.conv2d(x, w, **kw)
+        y = ember.nn.functional.conv2d(x, w, **kw)
+        gx, gw = ember.autograd.grad((y * y).sum(), [x, w])
+        results.append([a.detach().numpy() for a in (y0, y, gx, gw)]
+                       + [a.detach().numpy().copy() for a in (y0, y, gx, gw)])
+    for r in results:
+        for live, snap in zip(r[:4], r[4:], strict=True):
+            np.testing.assert_array_equal(live, snap)
+    np.testing.assert_array_equal(results[-1][0], results[-1][1])
+    assert not np.array_equal(results[0][0], results[1][0])
