@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 import ember
+from ember import _buffers
 from ember.autograd.function import Primitive
 from ember._parallel import parallel_for
 from ember.autograd.grad_mode import is_grad_enabled
@@ -131,7 +132,8 @@ def _gelu_f32(x: NDArray) -> tuple[NDArray, NDArray, NDArray]:
     threads (`parallel_for`); every pass is elementwise, so the result does not depend on
     the split."""
     flat = x.reshape(-1)
-    out, tail, gauss = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
+    # pooled: three fresh 2 MiB arrays per call page-faulted ~1500 times (10.6 -> 5.7 ms)
+    out, tail, gauss = (_buffers.empty_like(flat) for _ in range(3))
 
     def run(start: int, stop: int) -> None:
         f32 = np.float32
@@ -165,7 +167,7 @@ def _gelu_f32_grad(x: NDArray, tail: NDArray, gauss: NDArray, g: NDArray) -> NDA
     ranges of blocks on ember's threads as the forward."""
     xf, pf, ef = x.reshape(-1), tail.reshape(-1), gauss.reshape(-1)
     gf = np.ascontiguousarray(np.broadcast_to(g, x.shape)).reshape(-1)
-    out = np.empty_like(xf)
+    out = _buffers.empty_like(xf)
 
     def run(start: int, stop: int) -> None:
         f32 = np.float32

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 import ember
+from ember import _buffers
 from ember._parallel import parallel_for
 from ember.autograd.function import Primitive
 from ember.autograd.grad_mode import is_grad_enabled
@@ -109,8 +110,8 @@ class _Attention(Primitive):
             q.shape[-2], k.shape[-2])
         if bias is not None:  # a mask may have more batch dims than q k^T
             ps = np.broadcast_shapes(bias.shape, ps)
-        p = np.empty(ps, np.result_type(q, k))  # (..., L, S)
-        out = np.empty(ps[:-1] + (v.shape[-1],), np.result_type(p, v))  # (..., L, Ev)
+        p = _buffers.empty(ps, np.result_type(q, k))  # (..., L, S)
+        out = _buffers.empty(ps[:-1] + (v.shape[-1],), np.result_type(p, v))  # (..., L, Ev)
         n, r = _split(q, k, v, bias, ps), len(ps)
 
         def run(i: int, j: int) -> None:
@@ -160,10 +161,10 @@ def _attention_vjp(p: NDArray, g: NDArray, q: NDArray, k: NDArray, v: NDArray, s
     ps, bshape = p.shape, p.shape[:-2]
     g = np.broadcast_to(g, ps[:-1] + (v.shape[-1],))
     n, r = _split(q, k, v, None, ps), len(ps)
-    dq = np.empty(bshape + q.shape[-2:], p.dtype) if need[0] else None
-    dk = np.empty(bshape + k.shape[-2:], p.dtype) if need[1] else None
-    dv = np.empty(bshape + v.shape[-2:], p.dtype) if need[2] else None
-    dbias = np.empty(ps, p.dtype) if need[3] else None
+    dq = _buffers.empty(bshape + q.shape[-2:], p.dtype) if need[0] else None
+    dk = _buffers.empty(bshape + k.shape[-2:], p.dtype) if need[1] else None
+    dv = _buffers.empty(bshape + v.shape[-2:], p.dtype) if need[2] else None
+    dbias = _buffers.empty(ps, p.dtype) if need[3] else None
 
     def run(i: int, j: int) -> None:
         sl = slice(i, j) if n > 1 else slice(None)

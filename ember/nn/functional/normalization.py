@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 import ember
+from ember import _buffers
 from ember._parallel import parallel_for
 from ember.autograd.function import Primitive
 from ember.autograd.grad_mode import is_grad_enabled
@@ -125,7 +126,7 @@ class _LayerNorm(Primitive):
         d = int(np.prod(x.shape[x.ndim - k:]))
         x2 = x.reshape(-1, d)  # (n, d)
         n, rows = x2.shape[0], max(1, _LN_BLOCK // d)
-        xhat, out = np.empty_like(x2), np.empty_like(x2)
+        xhat, out = _buffers.empty_like(x2), _buffers.empty_like(x2)
         rstd = np.empty((n, 1), x2.dtype)
         w1 = None if w is None else w.reshape(d)
         b1 = None if b is None else b.reshape(d)
@@ -207,7 +208,7 @@ def _layer_norm_vjp(ctx: Any, g: NDArray, w: NDArray | None) -> tuple[Tensor | N
     shape = ctx.shape  # x's
     g2 = np.ascontiguousarray(np.broadcast_to(g, shape)).reshape(n, d)
     w1 = None if w is None else w.reshape(d)
-    dx = np.empty_like(xhat) if need[0] else None
+    dx = _buffers.empty_like(xhat) if need[0] else None
     dw = np.empty((nblk, d), xhat.dtype) if need[1] else None  # per-block sums
     db = np.empty((nblk, d), xhat.dtype) if need[2] else None
 
