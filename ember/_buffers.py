@@ -53,6 +53,29 @@ def empty_like(a: np.ndarray) -> np.ndarray:
     return empty(a.shape, a.dtype)
 
 
+_ONES: dict[tuple[int, str], np.ndarray] = {}
+
+
+def ones(d: int, dtype: Any) -> np.ndarray:
+    """A read-only vector of d ones, kept: row sums as one GEMV (`a @ ones(d)`) ran ~4x faster
+    than np.add.reduce along short rows, whose inner loop NumPy calls once per row."""
+    dt = np.dtype(dtype)
+    v = _ONES.get((d, dt.str))
+    if v is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        v = _ONES[(d, dt.str)] = np.ones(d, dt)
+        v.flags.writeable = False
+    return v
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """a.sum(axis=-1, keepdims=True) of a C-contiguous array as one GEMV with ones: BLAS's
+    rounding, not NumPy's pairwise sum; each row's sum depends on that row alone."""
+    d = a.shape[-1]
+    return np.matmul(a.reshape(-1, d), ones(d, a.dtype)).reshape(a.shape[:-1] + (1,))
+
+
 def clear() -> None:
     """Drop the pooled buffers (arrays still in use keep theirs alive)."""
     global _pooled_bytes

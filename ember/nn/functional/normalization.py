@@ -180,23 +180,9 @@ def _row_mean(a: NDArray) -> NDArray:
     (whose inner loop runs once per row). The sum is BLAS's, so its rounding differs from
     NumPy's pairwise sum in the last bits; a block's rows always go in one call, so the
     result does not depend on the thread split."""
-    m = np.matmul(a, _ones(a.shape[1], a.dtype))[:, None]
+    m = _buffers.row_sum(a)
     m /= a.shape[1]
     return m
-
-
-_ONES: dict[tuple[int, Any], NDArray] = {}
-
-
-def _ones(d: int, dtype: Any) -> NDArray:
-    key = (d, dtype)
-    v = _ONES.get(key)
-    if v is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        v = _ONES[key] = np.ones(d, dtype)
-        v.flags.writeable = False
-    return v
 
 
 def _layer_norm_vjp(ctx: Any, g: NDArray, w: NDArray | None) -> tuple[Tensor | None, ...]:
