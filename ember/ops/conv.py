@@ -255,22 +255,30 @@ class Convolution(Primitive):
     def forward(ctx: Node, x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints,
                 dilation: Ints, stride: Ints, lo: Ints, out: Ints) -> NDArray:
         n, o = x.shape[0], w.shape[0]
-        rows = use_rows(x.shape[1], kernel, stride)
+        path = conv_path(x.shape[1], kernel, stride)
+        rows = path == "rows"
         keep = bool(ctx.needs_input_grad) and ctx.needs_input_grad[1]  # cols saved for dw
-        if rows:
+        if path == "nchw":
+            cols = unfold_nchw(x, kernel, dilation, stride, lo, out, keep)  # (N, C*K, L)
+            y = np.matmul(w.reshape(o, -1), cols)  # (N, O, L): the output, already NCHW
+            if b is not None:
+                y += np.repeat(b, y.shape[2]).reshape(o, -1)  # a contiguous (O, L) plane
+        elif rows:
             cols = unfold_rows(x, kernel, dilation, stride, lo, out, keep)  # (Hp*N*OW, KW*C)
             y = conv_rows(cols, w, dilation[0], n, out)  # (OH*N*OW, O)
         else:
             cols = unfold_cl(x, kernel, dilation, stride, lo, out, keep)  # (N*L, K*C)
             wm = np.moveaxis(w, 1, -1).reshape(o, -1)  # (O, K*C), in cols' column order
             y = np.matmul(cols, wm.T, out=scratch("gemm", (cols.shape[0], o), cols.dtype))
-        if b is not None:
+        if b is not None and path != "nchw":
             y += b
         if any(ctx.needs_input_grad):
             ctx.args = (kernel, dilation, stride, lo, out)
             ctx.cols = cols if ctx.needs_input_grad[1] else None
-            ctx.rows = rows
+            ctx.path = path
             ctx.save_for_backward(*ctx.inputs[:2])  # type: ignore[index]
+        if path == "nchw":
+            return y.reshape(n, o, *out)
         if rows:  # (OH, N, OW, O) -> (N, O, OH, OW)
             return fresh(y.reshape(out[0], n, out[1], o).transpose(1, 3, 0, 2))
         return fresh(np.moveaxis(y.reshape(n, *out, o), -1, 1))  # (N, O, *out)
@@ -283,8 +291,9 @@ class Convolution(Primitive):
         dx = dw = db = None
         as_conv = transposed_is_conv(kernel, dil, stride, lo)
         gm = None
-        dw_rows = ctx.needs_input_grad[1] and ctx.rows and not STATE.enabled
-        if (ctx.needs_input_grad[1] and not dw_rows) or (ctx.needs_input_grad[0] and not as_conv):
+        # dw from the saved im2col in NumPy (with create_graph: UnfoldCL, so it differentiates)
+        dw_np = ctx.needs_input_grad[1] and ctx.path != "cl" and not STATE.enabled
+        if (ctx.needs_input_grad[1] and not dw_np) or (ctx.needs_input_grad[0] and not as_conv):
             gm = g.permute(0, *range(2, 2 + nd), 1).reshape(-1, o)  # (N*L, O)
         if ctx.needs_input_grad[0]:
             size = tuple(x.shape[2:])
@@ -296,8 +305,11 @@ class Convolution(Primitive):
                 assert gm is not None
                 wm = w.permute(0, *range(2, 2 + nd), 1).reshape(o, -1)  # (O, K*C)
                 dx = FoldCL.apply(gm @ wm, size, kernel, dil, stride, lo, out)
-        if dw_rows:
+        if dw_np and ctx.path == "rows":
             dw = Tensor._make(grad_weight_rows(ctx.cols, g._data, w.shape, dil[0]))
+        elif dw_np:  # nchw: sum over samples of g_n (O, L) @ cols_n.T (L, C*K)
+            g3 = g._data.reshape(g.shape[0], o, -1)
+            dw = Tensor._make(np.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(0).reshape(w.shape))
         elif ctx.needs_input_grad[1]:
             assert gm is not None
             cols = (UnfoldCL.apply(x, kernel, dil, stride, lo, out) if STATE.enabled
@@ -308,6 +320,41 @@ class Convolution(Primitive):
         if ctx.needs_input_grad[2]:
             db = g.sum((0, *range(2, 2 + nd)))
         return (dx, dw, db) + (None,) * 5
+
+
+def conv_path(c: int, kernel: Ints, stride: Ints) -> str:
+    """Which im2col layout Convolution uses: "rows" (`unfold_rows`), "nchw" (`unfold_nchw`, few
+    input channels) or "cl" (`unfold_cl`, the general one)."""
+    if use_rows(c, kernel, stride):
+        return "rows"
+    return "nchw" if use_nchw(c, kernel) else "cl"
+
+
+def use_nchw(c: int, kernel: Ints) -> bool:
+    """Whether a conv takes the per-sample NCHW path (`unfold_nchw`): windows of C*K <= 64
+    values, e.g. a first layer on RGB input (27). Its im2col copies runs along W where the
+    channels-last one copies runs of C (3 values), and the batched GEMM W @ cols_n writes
+    NCHW directly: conv 3->32 on 32x32x32x32 forward 7.0 -> 2.4 ms, dw 8.3 -> 1.8 ms."""
+    return c * math.prod(kernel) <= 64
+
+
+def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+                out: Ints, keep: bool = True) -> NDArray:
+    """im2col per sample from NCHW: x (N, C, *S) -> cols (N, C*prod(kernel), prod(out)),
+    columns ordered (c, *kernel) as w.reshape(O, -1), through a zero-bordered padded copy."""
+    n, c = x.shape[0], x.shape[1]
+    sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
+    if any(p for p in lo) or tuple(sp) != tuple(x.shape[2:]):
+        xp = scratch("pad_nchw", (n, c, *sp), x.dtype, True, (lo, x.shape[2:]))
+        copy_split(xp[(slice(None), slice(None)) + tuple(
+            slice(p, p + s) for p, s in zip(lo, x.shape[2:], strict=True))], x)
+    else:
+        xp = x
+    nd = len(kernel)
+    view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
+    view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
+    cols = np.empty(view.shape, dtype=x.dtype) if keep else scratch("cols", view.shape, x.dtype)
+    return copy_split(cols, view).reshape(n, c * math.prod(kernel), -1)
 
 
 def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:

@@ -11,6 +11,7 @@ import pytest
 import ember
 import ember.ops.conv as C
 from ember.autograd import gradcheck, gradgradcheck
+from tests.nn.test_conv_fused import CASES as FUSED_CASES
 from tests.nn.test_conv_fused import test_fused_matches_composed_and_torch as _check
 
 CASES = [  # (input shape, weight shape, conv kwargs), every one on the row path
@@ -95,3 +96,22 @@ def test_scratch_arrays_never_alias_results(kw: dict, channels: int) -> None:
             np.testing.assert_array_equal(live, snap)
     np.testing.assert_array_equal(results[-1][0], results[-1][1])
     assert not np.array_equal(results[0][0], results[1][0])
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+@pytest.mark.parametrize("path", ["cl", "nchw"])
+@pytest.mark.parametrize("case", range(len(FUSED_CASES)))
+def test_each_path_matches_composed_and_torch(path: str, case: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small cases of test_conv_fused (C*K <= 64 take the NCHW path by default) forced
+    through the channels-last path, and through the NCHW path."""
+    monkeypatch.setattr(C, "conv_path", lambda *a: path)
+    xs, ws, kw = FUSED_CASES[case]
+    for bias in (True, False):
+        _check(xs, ws, kw, bias)
+
+
+def test_path_choice() -> None:
+    assert C.conv_path(3, (3, 3), (1, 1)) == "nchw"  # RGB input: K*C = 27
+    assert C.conv_path(64, (3, 3), (1, 1)) == "rows"
+    assert C.conv_path(32, (3, 3), (2, 2)) == "cl"
