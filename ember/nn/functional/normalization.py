@@ -206,9 +206,9 @@ def _layer_norm_vjp(ctx: Any, g: NDArray, w: NDArray | None) -> tuple[Tensor | N
             t = t_buf[:gs.size].reshape(gs.shape)
             if dw is not None:
                 np.multiply(gs, xh, out=t)
-                np.add.reduce(t, axis=0, out=dw[blk])
+                np.matmul(_buffers.ones(len(t), t.dtype), t, out=dw[blk])  # GEMV: 3x reduce
             if db is not None:
-                np.add.reduce(gs, axis=0, out=db[blk])
+                np.matmul(_buffers.ones(len(gs), gs.dtype), gs, out=db[blk])
             if dx is None:
                 continue
             dxs = dx[sl]
