@@ -24,6 +24,10 @@ from ember.size import Size, device  # noqa: F401
 from ember.tensor import Tensor  # noqa: F401
 
 from ember import autograd  # noqa: E402, F401
+from ember.tensor import _bind_methods
+
+_bind_methods()
+del _bind_methods
 
 if TYPE_CHECKING:
     from ember import nn, optim, utils  # noqa: F401

@@ -509,7 +509,11 @@ class Tensor:
         return self
 
     # ---- operators -----------------------------------------------------------------------------
+    # Binary operators with a Tensor of the same dtype call the primitive directly: nothing to
+    # promote, and a call fewer per op (the tiny-op benchmark is three of these per step).
     def __add__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:
+            return _Add.apply(self, other)
         return _ops.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
@@ -519,6 +523,9 @@ class Tensor:
         return self.add_(other)
 
     def __sub__(self, other: Any) -> Tensor:
+        if (isinstance(other, Tensor) and other._data.dtype == self._data.dtype
+                and self._data.dtype.kind != "b"):  # bool - bool raises torch's error in sub
+            return _Sub.apply(self, other)
         return _ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
@@ -528,6 +535,8 @@ class Tensor:
         return self.sub_(other)
 
     def __mul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:
+            return _Mul.apply(self, other)
         return _ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
@@ -692,6 +701,7 @@ def _method(name: str, inplace: bool = False) -> Callable[..., Any]:
         return self._inplace(getattr(_ops, name)(self, *args, **kwargs))
 
     fn = inplace_method if inplace else method
+    fn._calls_ops = not inplace  # type: ignore[attr-defined]  # see _bind_methods
     fn.__name__ = name + "_" if inplace else name
     fn.__qualname__ = "Tensor." + fn.__name__
     fn.__doc__ = f"Matches `torch.Tensor.{fn.__name__}`; see `ember.{name}`."
@@ -742,6 +752,17 @@ for _name in INPLACE:
     setattr(Tensor, _name + "_", _method(_name, inplace=True))
 
 
+def _bind_methods() -> None:
+    """Make each plain method the `ember.ops` function itself (it takes `self` first), once the
+    ops are all imported (ember/__init__ calls this): a method call then costs one Python call,
+    not two. Methods written out in the class are left alone."""
+    for name in METHODS:
+        current = Tensor.__dict__.get(name)
+        fn = getattr(_ops, name, None)
+        if getattr(current, "_calls_ops", False) and type(fn) is type(_bind_methods):
+            setattr(Tensor, name, fn)
+
+
 def _T(self: Tensor) -> Tensor:
     if self._data.ndim > 2:
         warnings.warn(
@@ -761,4 +782,7 @@ Tensor.H = Tensor.T  # type: ignore[attr-defined]
 Tensor.mH = Tensor.mT  # type: ignore[attr-defined]
 
 from ember import ops as _ops  # noqa: E402  (ops import Tensor; methods resolve it at call time)
+from ember.ops.elementwise import Add as _Add  # noqa: E402
+from ember.ops.elementwise import Mul as _Mul  # noqa: E402
+from ember.ops.elementwise import Sub as _Sub  # noqa: E402
 import ember.autograd as _autograd  # noqa: E402  (imports this module; used at call time)

@@ -46,6 +46,21 @@ def _make_grads(outputs: list[Tensor], grads: list[Any]) -> list[Tensor]:
     return result
 
 
+_SEEDS: dict[Any, np.ndarray] = {}
+
+
+def _seed(out: np.ndarray) -> Tensor:
+    """ones_like(out) for out of one element, from a cache of read-only arrays: a backward that
+    wrote into its incoming gradient would raise rather than change the next seed, and the
+    engine's leaves copy a read-only gradient rather than keep it as `.grad`."""
+    key = (out.dtype, out.shape)
+    one = _SEEDS.get(key)
+    if one is None:
+        one = _SEEDS[key] = np.ones(out.shape, dtype=out.dtype)
+        one.flags.writeable = False
+    return Tensor._make(one)
+
+
 def _check_outputs(outputs: list[Tensor]) -> None:
     for i, out in enumerate(outputs):
         if not out._requires_grad:
@@ -56,6 +71,17 @@ def _check_outputs(outputs: list[Tensor]) -> None:
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,
              create_graph: bool = False, inputs: Any = None) -> None:
     """Matches `torch.autograd.backward`: accumulate gradients of `tensors` into leaf `.grad`."""
+    node = tensors.grad_fn if isinstance(tensors, Tensor) else None
+    if (grad_tensors is None and inputs is None and not create_graph and node is not None
+            and isinstance(node.fn, type) and not node.hooks and node.retained is None):
+        # loss.backward() from a primitive, the common case, without the list handling: the
+        # seed is a cached read-only 1 of the loss's dtype (np.ones costs more than a tiny op).
+        # Not for custom Functions, hooks or retain_grad, which may write into what they get.
+        arr = tensors._data
+        if arr.size != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        run_backward([tensors], [_seed(arr)], bool(retain_graph), False)
+        return
     outputs = _as_list(tensors)
     _check_outputs(outputs)
     grads = _make_grads(outputs, _as_list(grad_tensors))

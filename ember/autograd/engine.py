@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ember.autograd.function import Node
 from ember.autograd.grad_mode import STATE
 
-if TYPE_CHECKING:
-    from ember.tensor import Tensor
 
 
 def _count_dependencies(roots: list[Node]) -> dict[Node, int]:
-    """How many graph edges point at each node reachable from the roots (iterative DFS)."""
+    """How many graph edges point at each node reachable from the roots (iterative DFS).
+    A node's first edge also marks it seen: the counts dict doubles as the visited set."""
     deps: dict[Node, int] = {}
-    seen = set(roots)
     stack = list(roots)
     while stack:
-        node = stack.pop()
-        for nxt in node.next:
-            if type(nxt) is Node or isinstance(nxt, Node):
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
-                    seen.add(nxt)
+        for nxt in stack.pop().next:
+            # leaves (Tensors) and None end the walk; Nodes (and FunctionCtx) continue it
+            if nxt is not None and (type(nxt) is Node or isinstance(nxt, Node)):
+                if nxt in deps:
+                    deps[nxt] += 1
+                else:
+                    deps[nxt] = 1
                     stack.append(nxt)
     return deps
-
-
-def _add(a: Tensor | None, b: Tensor) -> Tensor:
-    return b if a is None else a + b
 
 
 def run_backward(
@@ -47,87 +42,109 @@ def run_backward(
     when given). accumulate=False (autograd.grad): nothing is written; the gradients of `inputs`
     are returned instead.
     """
-    from ember.ops.reduce import sum_to_shape
+    global _sum_to_shape
+    if _sum_to_shape is None:
+        from ember.ops.reduce import sum_to_shape as _sum_to_shape
 
-    grads: dict[Any, Tensor | None] = {}  # pending gradient per Node
-    leaf_grads: dict[Tensor, Tensor] = {}
+    grads: dict[Node, Tensor] = {}  # pending gradient per Node, popped when the node runs
+    # (leaf, gradient) by id(leaf): Tensor.__hash__ is a Python method, id() is not
+    leaf_grads: dict[int, tuple[Tensor, Tensor]] = {}
     roots: list[Node] = []
     for out, g0 in zip(outputs, grad_outputs, strict=True):
-        if out.grad_fn is None:
-            leaf_grads[out] = _add(leaf_grads.get(out), g0)
+        node = out.grad_fn
+        if node is None:
+            pair = leaf_grads.get(id(out))
+            leaf_grads[id(out)] = (out, g0 if pair is None else pair[1] + g0)
             continue
-        if out.grad_fn not in grads:
-            roots.append(out.grad_fn)
-        grads[out.grad_fn] = _add(grads.get(out.grad_fn), g0)
+        if node not in grads:
+            roots.append(node)
+            grads[node] = g0
+        else:
+            grads[node] = grads[node] + g0
 
     # non-leaf inputs of autograd.grad: capture the gradient arriving at their node
     wanted_nodes = {t.grad_fn: t for t in inputs or () if t.grad_fn is not None}
     captured: dict[Any, Tensor] = {}
 
     deps = _count_dependencies(roots)
-    ready = [n for n in roots if deps.get(n, 0) == 0]
+    ready = [n for n in roots if n not in deps]
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
         while ready:
             node = ready.pop()
             g = grads.pop(node, None)
-            if g is not None:
-                if node.hooks:
-                    for hook in node.hooks:
-                        new = hook(g)
-                        if new is not None:
-                            g = new
-                if node.retained is not None:
-                    t = node.retained()
-                    if t is not None:
-                        t._grad = _add(t._grad, g if create_graph else g.detach())
-                if node in wanted_nodes:
-                    captured[node] = g
-                in_grads = node.fn.backward(node, g)
-                if not retain_graph:
-                    node.release()
-            else:
-                in_grads = (None,) * len(node.next)
+            if g is None:  # nothing reached this node: only its consumers' counts move on
+                for nxt in node.next:
+                    if nxt is not None and isinstance(nxt, Node):
+                        left = deps[nxt] = deps[nxt] - 1
+                        if left == 0:
+                            ready.append(nxt)
+                continue
+            if node.hooks:
+                for hook in node.hooks:
+                    new = hook(g)
+                    if new is not None:
+                        g = new
+            if node.retained is not None:
+                t = node.retained()
+                if t is not None:
+                    kept = g if create_graph else g.detach()
+                    if not kept._data.flags.writeable:  # a broadcast view or the cached seed:
+                        kept = Tensor._make(kept._data.copy())  # the user's .grad is writable
+                    t._grad = kept if t._grad is None else t._grad + kept
+            if wanted_nodes and node in wanted_nodes:
+                captured[node] = g
+            in_grads = node.fn.backward(node, g)
+            if not retain_graph:
+                node.release()
             for nxt, gi, meta in zip(node.next, in_grads, node.in_meta, strict=False):
                 if nxt is None:
                     continue
                 if gi is not None:
-                    arr = gi._data  # compare the array's shape: Tensor.shape builds a Size
+                    arr = gi._data  # the array's shape: Tensor.shape builds a Size
                     if arr.shape != meta[0]:
-                        gi = sum_to_shape(gi, meta[0])
-                    if arr.dtype != meta[1]:
+                        gi = _sum_to_shape(gi, meta[0])
+                    if arr.dtype is not meta[1] and arr.dtype != meta[1]:
                         gi = gi.to(_dtype_of(meta[1]))
-                if isinstance(nxt, Node):
+                if type(nxt) is Node or isinstance(nxt, Node):
                     if gi is not None:
-                        grads[nxt] = _add(grads.get(nxt), gi)
-                    left = deps[nxt] - 1
-                    deps[nxt] = left
+                        pending = grads.get(nxt)
+                        grads[nxt] = gi if pending is None else pending + gi
+                    left = deps[nxt] = deps[nxt] - 1
                     if left == 0:
                         ready.append(nxt)
                 elif gi is not None:
-                    leaf_grads[nxt] = _add(leaf_grads.get(nxt), gi)
+                    prev_leaf = leaf_grads.get(id(nxt))
+                    leaf_grads[id(nxt)] = (nxt, gi if prev_leaf is None else prev_leaf[1] + gi)
     finally:
         STATE.enabled = prev_mode
 
     if not accumulate:
         result: list[Tensor | None] = []
         for t in inputs or ():
-            result.append(captured.get(t.grad_fn) if t.grad_fn is not None
-                          else leaf_grads.get(t))
+            if t.grad_fn is not None:
+                result.append(captured.get(t.grad_fn))
+            else:
+                pair = leaf_grads.get(id(t))
+                result.append(None if pair is None else pair[1])
         return result
 
     only = None if inputs is None else {id(t) for t in inputs}
-    g = gi = in_grads = arr = None  # drop the loop's references: _sole_owner counts them
-    for leaf in list(leaf_grads):
-        g = leaf_grads.pop(leaf)  # popped, so the dict holds no reference to it
-        if only is not None and id(leaf) not in only:
+    # drop the loop's references: _sole_owner counts them
+    g = gi = in_grads = arr = pending = prev_leaf = None  # type: ignore[assignment]
+    for key in list(leaf_grads):
+        leaf, g = leaf_grads.pop(key)  # popped (the pair freed), so nothing else holds g
+        if only is not None and key not in only:
             continue
         if not leaf._requires_grad:
             continue
         owned = not create_graph and leaf._grad is None and _sole_owner(g)
         leaf._accumulate_grad(g, create_graph, owned)
     return []
+
+
+_sum_to_shape: Any = None  # ember.ops.reduce.sum_to_shape, imported on first use (import cycle)
 
 
 def _sole_owner(g: Tensor) -> bool:
@@ -151,3 +168,7 @@ def _dtype_of(np_dtype: Any) -> Any:
     from ember.dtypes import from_numpy_dtype
 
     return from_numpy_dtype(np_dtype)
+
+
+# At the end, as in function.py: ember.tensor imports ember.autograd, which imports this module.
+from ember.tensor import Tensor  # noqa: E402

@@ -170,47 +170,71 @@ class Primitive:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Run forward on the inputs' arrays and, when grad mode is on and an input requires
-        grad, record a Node. This runs for every op, so it makes one pass over the arguments."""
-        n = len(args)
+        grad, record a Node. This runs for every op (~7 per tiny training step), so it makes one
+        pass over the arguments, builds the Node without __init__'s call, and allocates the
+        edge lists only once an input turns out to require grad."""
+        ctx = _new_node(Node)
+        ctx.fn = cls
+        ctx.inputs = args
         arrays = list(args)
-        needs = [False] * n
-        ctx = Node(cls)
         record = False
         if STATE.enabled and cls.differentiable:
-            # each input's graph edge and (shape, dtype), for the engine; None where no grad
-            edges: list[Any] = [None] * n
-            meta: list[Any] = [None] * n
-            for i, a in enumerate(args):
+            i = 0
+            for a in args:
                 if isinstance(a, Tensor):
                     arr = arrays[i] = a._data
                     if a._requires_grad:
-                        needs[i] = record = True
+                        if not record:  # edge, (shape, dtype) and need per input, for the engine
+                            record = True
+                            n = len(args)
+                            edges: list[Any] = [None] * n
+                            meta: list[Any] = [None] * n
+                            needs = [False] * n
                         edges[i] = a.grad_fn or a  # the Node that made it, or the leaf itself
                         meta[i] = (arr.shape, arr.dtype)
-            if record:
-                ctx.next, ctx.in_meta = tuple(edges), tuple(meta)
+                        needs[i] = True
+                i += 1
         else:
-            for i, a in enumerate(args):
+            i = 0
+            for a in args:
                 if isinstance(a, Tensor):
                     arrays[i] = a._data
-        # without recording nothing needs saving: forwards read this to decide what to keep
-        ctx.needs_input_grad = tuple(needs)
-        ctx.inputs = args
+                i += 1
+        if record:
+            ctx.next, ctx.in_meta, ctx.needs_input_grad = tuple(edges), tuple(meta), tuple(needs)
+        else:
+            # without recording nothing needs saving: forwards read this to decide what to keep
+            ctx.next = ctx.in_meta = ()
+            ctx.needs_input_grad = _NO_NEEDS[len(args)] if len(args) < 8 else (False,) * len(args)
         out_arr = cls.forward(ctx, *arrays, **kwargs)
         ctx.inputs = None
-        first = args[0]
-        if cls.is_view and isinstance(first, Tensor):
-            out = Tensor._make(out_arr, record, first._version_ref)
+        if type(out_arr) is not np.ndarray:
+            out_arr = np.asarray(out_arr)  # NumPy returns scalars from 0-d ops
+        # Tensor._make inlined (one call fewer per op)
+        out = _new_tensor(Tensor)
+        out._data = out_arr
+        out._requires_grad = record
+        out._grad = out._base = out._extra = None
+        if cls.is_view and isinstance(args[0], Tensor):
+            first = args[0]
+            out._version_ref = first._version_ref
             out._base = first._base if first._base is not None else first
         else:
-            out = Tensor._make(out_arr, record)
+            out._version_ref = [0]
         if record:
             out.grad_fn = ctx
             if cls.save_output:
                 ctx._out = out_arr
                 ctx._out_version = out._version_ref  # the live counter, not the Tensor
                 ctx._out_v0 = out._version_ref[0]
+        else:
+            out.grad_fn = None
         return out
+
+
+_new_node = object.__new__
+_new_tensor = object.__new__
+_NO_NEEDS = [(False,) * k for k in range(8)]
 
 
 class FunctionCtx(Node):
