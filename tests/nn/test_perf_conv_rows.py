@@ -115,3 +115,23 @@ def test_path_choice() -> None:
     assert C.conv_path(3, (3, 3), (1, 1)) == "nchw"  # RGB input: K*C = 27
     assert C.conv_path(64, (3, 3), (1, 1)) == "rows"
     assert C.conv_path(32, (3, 3), (2, 2)) == "cl"
+
+
+def test_grad_input_taps_equals_fold_cl_and_splits_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dx of a strided conv by per-offset GEMMs + contiguous adds: the same sums as FoldCL of
+    g @ W, and the same bits when the samples are split between threads."""
+    rng = np.random.default_rng(2)
+    g, w = rng.standard_normal((5, 6, 4, 3)), rng.standard_normal((6, 4, 3, 2))
+    args = ((8, 7), (3, 2), (1, 2), (2, 3), (1, 1), (4, 3))  # size, kernel, dil, stride, lo, out
+    got = C.grad_input_taps(g, w, *args)
+    gm = ember.tensor(np.moveaxis(g, 1, -1).reshape(-1, 6))
+    wm = ember.tensor(np.moveaxis(w, 1, -1).reshape(6, -1))
+    ref = C.FoldCL.apply(gm @ wm, *args).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    old, par = ember.get_num_threads(), C.parallel_for
+    monkeypatch.setattr(C, "parallel_for", lambda fn, n, grain=1: par(fn, n, 1))
+    try:
+        ember.set_num_threads(3)
+        np.testing.assert_array_equal(C.grad_input_taps(g, w, *args), got)
+    finally:
+        ember.set_num_threads(old)
