@@ -175,7 +175,7 @@ class ScaleShift(Primitive):
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, -1)  # a view when x is contiguous, a copy otherwise
         out = np.empty(x3.shape, dtype=np.result_type(x3, scale, shift))
-        sc, sh = scale[:, None], shift[:, None]
+        sc, sh = _plane(scale, x3.shape[2]), _plane(shift, x3.shape[2])
 
         def apply(i: int, j: int) -> None:
             o = np.multiply(x3[i:j], sc, out=out[i:j])
