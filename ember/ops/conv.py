@@ -322,7 +322,8 @@ class Convolution(Primitive):
             dw = dwm.mT.reshape(o, *kernel, w.shape[1]).permute(
                 0, nd + 1, *range(1, nd + 1)).contiguous()  # (O, C, *k)
         if ctx.needs_input_grad[2]:
-            db = g.sum((0, *range(2, 2 + nd)))
+            db = (g.sum((0, *range(2, 2 + nd))) if STATE.enabled else  # per sample, then N
+                  Tensor._make(g._data.reshape(g.shape[0], o, -1).sum(2).sum(0)))
         return (dx, dw, db) + (None,) * 5
 
 
@@ -431,8 +432,16 @@ def conv_rows(cols: NDArray, w: NDArray, dh: int, n: int, out: Ints) -> NDArray:
         tmp = scratch("gemm_acc", (m, o), cols.dtype)
         for i in range(1, kh):
             np.matmul(cols[i * dh * step:i * dh * step + m], wk[i], out=tmp)
-            y += tmp
+            add_split(y, tmp)
     return y
+
+
+def add_split(dst: NDArray, src: NDArray) -> None:
+    """dst += src, split along axis 0 between ember's threads (as `copy_split`)."""
+    def part(i: int, j: int) -> None:
+        dst[i:j] += src[i:j]
+
+    parallel_for(part, dst.shape[0], max(1, -(-(1 << 16) // max(1, dst[0].size))))
 
 
 def grad_weight_rows(cols: NDArray, g: NDArray, shape: Ints, dh: int) -> NDArray:
