@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,46 @@ def scratch(role: str, shape: Ints, dtype: Any, zero: bool = False, tag: Any = N
     if arr.nbytes <= _SCRATCH_BYTES:
         cache[key] = arr  # most recently used last
     return arr
+
+
+Alloc = Callable[[Any, Any], NDArray]  # (shape, dtype) -> a new array, as np.empty
+
+
+def _scratch_cols(shape: Any, dtype: Any) -> NDArray:
+    return scratch("cols", shape, dtype)
+
+
+_POOL_BYTES = 1 << 27  # im2col buffers kept for the next step: 128 MiB at most
+_pool: dict[tuple[Any, ...], list[NDArray]] = {}
+_pool_lock = threading.Lock()
+
+
+def _recycle(arr: NDArray) -> None:
+    """Keep a saved im2col whose graph node has died, for the next forward of that shape."""
+    with _pool_lock:
+        if sum(a.nbytes for v in _pool.values() for a in v) + arr.nbytes <= _POOL_BYTES:
+            _pool.setdefault((arr.shape, arr.dtype), []).append(arr)
+
+
+class _Recycled:
+    """Allocator of the im2col a Convolution saves for dw: taken from the arrays of earlier
+    steps whose graph node has been freed, and handed back when this node dies (a finalizer
+    on the node; the array is reachable only through ctx.cols). Fresh arrays of this size
+    come from pages the allocator returned to the OS when the last step's graph was freed:
+    ~27 MB of page faults per CNN train step."""
+
+    def __init__(self, ctx: Node) -> None:
+        self.ctx = ctx
+
+    def __call__(self, shape: Any, dtype: Any) -> NDArray:
+        key = (tuple(shape), np.dtype(dtype))
+        with _pool_lock:
+            free = _pool.get(key)
+            arr = free.pop() if free else None
+        if arr is None:
+            arr = np.empty(shape, dtype=dtype)
+        weakref.finalize(self.ctx, _recycle, arr)
+        return arr
 
 
 def windows(xp: NDArray, kernel: Ints, dilation: Ints, stride: Ints, out: Ints) -> NDArray:
@@ -157,7 +199,7 @@ class Fold(Primitive):
 
 
 def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-              out: Ints, keep: bool = True) -> NDArray:
+              out: Ints, alloc: Alloc = np.empty) -> NDArray:
     """im2col in the channels-last GEMM layout: x (N, C, *S) -> cols (N*prod(out),
     prod(kernel)*C), rows ordered (n, *out) and columns (*kernel, c). One transposing copy into
     a zero-padded (N, *Sp, C) buffer, then one sequential copy of a strided window view: 5-6x
@@ -177,9 +219,7 @@ def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
                       (st[0], *(a * s for a, s in zip(sd, stride, strict=True)),
                        *(a * d for a, d in zip(sd, dilation, strict=True)), st[-1]),
                       writeable=False)  # (N, *out, *kernel, C)
-    cols = (np.empty(view.shape, dtype=x.dtype) if keep
-            else scratch("cols", view.shape, x.dtype))
-    return copy_split(cols, view).reshape(n * math.prod(out), -1)
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(n * math.prod(out), -1)
 
 
 class UnfoldCL(Primitive):
@@ -258,16 +298,17 @@ class Convolution(Primitive):
         path = conv_path(x.shape[1], kernel, stride)
         rows = path == "rows"
         keep = bool(ctx.needs_input_grad) and ctx.needs_input_grad[1]  # cols saved for dw
+        alloc = _Recycled(ctx) if keep else _scratch_cols
         if path == "nchw":
-            cols = unfold_nchw(x, kernel, dilation, stride, lo, out, keep)  # (N, C*K, L)
+            cols = unfold_nchw(x, kernel, dilation, stride, lo, out, alloc)  # (N, C*K, L)
             y = np.matmul(w.reshape(o, -1), cols)  # (N, O, L): the output, already NCHW
             if b is not None:
                 y += np.repeat(b, y.shape[2]).reshape(o, -1)  # a contiguous (O, L) plane
         elif rows:
-            cols = unfold_rows(x, kernel, dilation, stride, lo, out, keep)  # (Hp*N*OW, KW*C)
+            cols = unfold_rows(x, kernel, dilation, stride, lo, out, alloc)  # (Hp*N*OW, KW*C)
             y = conv_rows(cols, w, dilation[0], n, out)  # (OH*N*OW, O)
         else:
-            cols = unfold_cl(x, kernel, dilation, stride, lo, out, keep)  # (N*L, K*C)
+            cols = unfold_cl(x, kernel, dilation, stride, lo, out, alloc)  # (N*L, K*C)
             wm = np.moveaxis(w, 1, -1).reshape(o, -1)  # (O, K*C), in cols' column order
             y = np.matmul(cols, wm.T, out=scratch("gemm", (cols.shape[0], o), cols.dtype))
         if b is not None and path != "nchw":
@@ -375,7 +416,7 @@ def use_nchw(c: int, kernel: Ints) -> bool:
 
 
 def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints, keep: bool = True) -> NDArray:
+                out: Ints, alloc: Alloc = np.empty) -> NDArray:
     """im2col per sample from NCHW: x (N, C, *S) -> cols (N, C*prod(kernel), prod(out)),
     columns ordered (c, *kernel) as w.reshape(O, -1), through a zero-bordered padded copy."""
     n, c = x.shape[0], x.shape[1]
@@ -389,8 +430,7 @@ def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints
     nd = len(kernel)
     view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
     view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
-    cols = np.empty(view.shape, dtype=x.dtype) if keep else scratch("cols", view.shape, x.dtype)
-    return copy_split(cols, view).reshape(n, c * math.prod(kernel), -1)
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(n, c * math.prod(kernel), -1)
 
 
 def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
@@ -401,7 +441,7 @@ def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
 
 
 def unfold_rows(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints, keep: bool = True) -> NDArray:
+                out: Ints, alloc: Alloc = np.empty) -> NDArray:
     """im2col along W only: x (N, C, H, W) -> cols (Hp*N*OW, KW*C), row (hp, n, ow) holding
     the KW taps (kw, c) of zero-padded input row hp at output column ow. For stride 1 along H
     the rows that kernel row kh needs for every output are then the contiguous block
@@ -416,9 +456,7 @@ def unfold_rows(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints
     sh, sn, sw, sc = xp.strides
     view = as_strided(xp, (hp, n, out[1], kw, c),
                       (sh, sn, sw * stride[1], sw * dilation[1], sc), writeable=False)
-    cols = (np.empty(view.shape, dtype=x.dtype) if keep
-            else scratch("cols", view.shape, x.dtype))
-    return copy_split(cols, view).reshape(hp * n * out[1], kw * c)
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(hp * n * out[1], kw * c)
 
 
 def conv_rows(cols: NDArray, w: NDArray, dh: int, n: int, out: Ints) -> NDArray:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import ember
 import ember.ops.conv as C
@@ -135,3 +136,38 @@ def test_grad_input_taps_equals_fold_cl_and_splits_exactly(monkeypatch: pytest.M
         np.testing.assert_array_equal(C.grad_input_taps(g, w, *args), got)
     finally:
         ember.set_num_threads(old)
+
+
+@pytest.mark.parametrize("channels", [3, 32])
+def test_saved_im2col_recycled_only_after_its_graph_dies(channels: int) -> None:
+    """A later step reuses the im2col saved by a graph that has been freed; graphs alive at
+    the same time (or kept with retain_graph) keep their own."""
+    import gc
+
+    rng = np.random.default_rng(9)
+    w = ember.tensor(rng.standard_normal((4, channels, 3, 3)), requires_grad=True)
+    xs = [ember.tensor(rng.standard_normal((2, channels, 6, 5))) for _ in range(3)]
+
+    def ref_dw(x: ember.Tensor) -> np.ndarray:
+        wt = torch.tensor(w.detach().numpy(), requires_grad=True)
+        torch.nn.functional.conv2d(torch.tensor(x.numpy()), wt, padding=1).pow(2).sum().backward()
+        return wt.grad.numpy()
+
+    def dw(loss: ember.Tensor, **kw: Any) -> np.ndarray:
+        return ember.autograd.grad(loss, [w], **kw)[0].numpy()
+
+    def loss(x: ember.Tensor) -> ember.Tensor:
+        return (ember.nn.functional.conv2d(x, w, padding=1) ** 2).sum()
+
+    kept = loss(xs[0])
+    first = dw(kept, retain_graph=True)
+    for x in xs[1:]:  # kept's graph alive: its im2col is not handed out
+        np.testing.assert_allclose(dw(loss(x)), ref_dw(x), rtol=1e-10)
+        gc.collect()
+    np.testing.assert_allclose(dw(kept), first, rtol=0, atol=0)
+    np.testing.assert_allclose(first, ref_dw(xs[0]), rtol=1e-10)
+    del kept
+    gc.collect()
+    a, b = loss(xs[1]), loss(xs[2])  # the first may reuse the freed array; b is distinct
+    np.testing.assert_allclose(dw(b), ref_dw(xs[2]), rtol=1e-10)
+    np.testing.assert_allclose(dw(a), ref_dw(xs[1]), rtol=1e-10)
