@@ -337,9 +337,19 @@ class Convolution(Primitive):
         gm_dx = ctx.needs_input_grad[0] and not as_conv and STATE.enabled
         if (ctx.needs_input_grad[1] and not dw_np) or gm_dx:
             gm = g.permute(0, *range(2, 2 + nd), 1).reshape(-1, o)  # (N*L, O)
+        # rows path: g once in (OH, N, OW, O) order, for dw and, as a plain copy, for dx's
+        # padded input (a second transposing copy of g otherwise)
+        g4 = grad_rows_first(g._data) if dw_np and ctx.path == "rows" else None
         if ctx.needs_input_grad[0]:
             size = tuple(x.shape[2:])
-            if as_conv:
+            if as_conv and g4 is not None and use_rows(o, kernel, stride) and not STATE.enabled:
+                back = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dil, lo, strict=True))
+                wt = np.flip(w._data, (2, 3)).transpose(1, 0, 2, 3)  # (C, O, KH, KW)
+                cols_g = unfold_rows(g4, kernel, dil, stride, back, size, _scratch_cols, True)
+                y = conv_rows(cols_g, wt, dil[0], x.shape[0], size)  # (H*N*W, C)
+                dx = Tensor._make(fresh(y.reshape(size[0], x.shape[0], size[1], -1)
+                                        .transpose(1, 3, 0, 2)))  # (N, C, H, W)
+            elif as_conv:
                 back = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dil, lo, strict=True))
                 wt = w.flip(tuple(range(2, 2 + nd))).transpose(0, 1)  # (C, O, *k)
                 dx = Convolution.apply(g, wt, None, kernel, dil, stride, back, size)
@@ -350,8 +360,8 @@ class Convolution(Primitive):
                 assert gm is not None
                 wm = w.permute(0, *range(2, 2 + nd), 1).reshape(o, -1)  # (O, K*C)
                 dx = FoldCL.apply(gm @ wm, size, kernel, dil, stride, lo, out)
-        if dw_np and ctx.path == "rows":
-            dw = Tensor._make(grad_weight_rows(ctx.cols, g._data, w.shape, dil[0]))
+        if g4 is not None:
+            dw = Tensor._make(grad_weight_rows(ctx.cols, g4, w.shape, dil[0]))
         elif dw_np:  # nchw: sum over samples of g_n (O, L) @ cols_n.T (L, C*K)
             g3 = g._data.reshape(g.shape[0], o, -1)
             dw = Tensor._make(np.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(0).reshape(w.shape))
@@ -441,18 +451,19 @@ def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
 
 
 def unfold_rows(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints, alloc: Alloc = np.empty) -> NDArray:
+                out: Ints, alloc: Alloc = np.empty, rows_first: bool = False) -> NDArray:
     """im2col along W only: x (N, C, H, W) -> cols (Hp*N*OW, KW*C), row (hp, n, ow) holding
     the KW taps (kw, c) of zero-padded input row hp at output column ow. For stride 1 along H
     the rows that kernel row kh needs for every output are then the contiguous block
     cols[kh*dh*N*OW:][:OH*N*OW] (see `conv_rows`): a third of the bytes of the full 3x3 im2col
-    (7 MB instead of 19 MB for 32x64x16x16), which is written at memory bandwidth."""
-    n, c = x.shape[0], x.shape[1]
+    (7 MB instead of 19 MB for 32x64x16x16), which is written at memory bandwidth.
+    `rows_first`: x comes as (H, N, W, C), so its copy into the padded buffer is a plain one."""
+    xt = x if rows_first else x.transpose(2, 0, 3, 1)  # (H, N, W, C)
+    n, c, size = xt.shape[1], xt.shape[3], (xt.shape[0], xt.shape[2])
     kh, kw = kernel
-    hp, wp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
-    xp = scratch("pad_rows", (hp, n, wp, c), x.dtype, True, (lo, x.shape[2:]))  # (Hp, N, Wp, C)
-    copy_split(xp[lo[0]:lo[0] + x.shape[2], :, lo[1]:lo[1] + x.shape[3]],
-               x.transpose(2, 0, 3, 1))
+    hp, wp = padded_size(size, kernel, dilation, stride, lo, out)
+    xp = scratch("pad_rows", (hp, n, wp, c), x.dtype, True, (lo, size))  # (Hp, N, Wp, C)
+    copy_split(xp[lo[0]:lo[0] + size[0], :, lo[1]:lo[1] + size[1]], xt)
     sh, sn, sw, sc = xp.strides
     view = as_strided(xp, (hp, n, out[1], kw, c),
                       (sh, sn, sw * stride[1], sw * dilation[1], sc), writeable=False)
@@ -482,15 +493,20 @@ def add_split(dst: NDArray, src: NDArray) -> None:
     parallel_for(part, dst.shape[0], max(1, -(-(1 << 16) // max(1, dst[0].size))))
 
 
-def grad_weight_rows(cols: NDArray, g: NDArray, shape: Ints, dh: int) -> NDArray:
+def grad_rows_first(g: NDArray) -> NDArray:
+    """g (N, O, OH, OW) as (OH, N, OW, O), the row order of `unfold_rows` (a scratch array)."""
+    n, o, oh, ow = g.shape
+    return copy_split(scratch("grad_rows", (oh, n, ow, o), g.dtype), g.transpose(2, 0, 3, 1))
+
+
+def grad_weight_rows(cols: NDArray, g4: NDArray, shape: Ints, dh: int) -> NDArray:
     """dw (O, C, KH, KW) of `conv_rows`: dW[kh] = cols[kh*dh*N*OW:][:M].T @ gm, one GEMM per
-    kernel row, with g (N, O, OH, OW) as gm (OH*N*OW, O) in cols' row order."""
+    kernel row, with g4 = `grad_rows_first(g)` (OH, N, OW, O) as gm (OH*N*OW, O)."""
     o, c, kh, kw = shape
-    n, oh, ow = g.shape[0], g.shape[2], g.shape[3]
-    gm = copy_split(scratch("grad_rows", (oh, n, ow, o), g.dtype),
-                    g.transpose(2, 0, 3, 1)).reshape(-1, o)  # (OH*N*OW, O)
+    oh, n, ow = g4.shape[0], g4.shape[1], g4.shape[2]
+    gm = g4.reshape(-1, o)  # (OH*N*OW, O), cols' row order
     step, m = n * ow, oh * n * ow
-    dwk = np.empty((kh, kw * c, o), dtype=g.dtype)
+    dwk = np.empty((kh, kw * c, o), dtype=g4.dtype)
     for i in range(kh):
         np.matmul(cols[i * dh * step:i * dh * step + m].T, gm, out=dwk[i])
     return np.ascontiguousarray(dwk.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))  # small
