@@ -129,3 +129,25 @@ def test_layer_norm_empty_input_falls_back() -> None:
     assert tuple(out.shape) == (0, 6)
     out.sum().backward()
     assert tuple(x.grad.shape) == (0, 6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_large_scores_take_the_row_max_path(causal: bool,
+                                                      restore_threads: None) -> None:
+    """Items whose scores reach +-_EXP_SAFE subtract the row max (exp would overflow), the
+    others skip it; mixed in one batch, any thread split gives the same bits."""
+    q = R.standard_normal((12, 2, 40, 8)).astype(np.float32)
+    q[3] *= 400.0  # scores of item 3 far beyond exp's range
+    q[7, 1] *= -400.0
+    k = R.standard_normal((12, 2, 40, 8)).astype(np.float32)
+    v = R.standard_normal((12, 2, 40, 8)).astype(np.float32)
+    g = R.standard_normal((12, 2, 40, 8)).astype(np.float32)
+
+    def fused(q: ember.Tensor, k: ember.Tensor, v: ember.Tensor) -> ember.Tensor:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    got = _same_across_threads(fused, [q, k, v], g)
+    assert np.isfinite(got[0]).all()
+    ref = _run(lambda q, k, v: _sdpa_ref(q, k, v, None, causal), [q, k, v], g, 1)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
