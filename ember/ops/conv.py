@@ -4,6 +4,7 @@ constant padding and index-take along one dim; each pair is the other's VJP."""
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -81,6 +82,17 @@ def _scratch_cols(shape: Any, dtype: Any) -> NDArray:
 _POOL_BYTES = 1 << 27  # im2col buffers kept for the next step: 128 MiB at most
 _pool: dict[tuple[Any, ...], list[NDArray]] = {}
 _pool_lock = threading.Lock()
+
+
+def _reset_pool() -> None:
+    # a forked child (DataLoader worker) must not inherit a lock held by another thread
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool)
 
 
 def _recycle(arr: NDArray) -> None:
