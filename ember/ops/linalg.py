@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ember import _buffers
 from ember.autograd.function import Node, Primitive
+from ember.autograd.grad_mode import is_grad_enabled
 from ember.ops.common import promote
 from ember.tensor import Tensor, _wrap_dim
 
@@ -58,11 +60,29 @@ class Linear(Primitive):
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        if not is_grad_enabled():  # no create_graph: the GEMMs straight on the arrays
+            return _linear_vjp(g._data, x, w, ctx.needs_input_grad,
+                               ctx.in_meta[0][0] if need_x else None)
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
         gx = (g2 @ w).reshape(ctx.in_meta[0][0]) if need_x else None
         gw = g2.mT @ x.reshape(-1, x.shape[-1]) if need_w else None
         gb = g2.sum(0) if need_b else None
         return gx, gw, gb
+
+
+def _linear_vjp(g: NDArray, x: Tensor | None, w: Tensor | None, need: tuple[bool, ...],
+                x_shape: tuple[int, ...] | None) -> tuple[Tensor | None, ...]:
+    """`Linear`'s VJP in NumPy: dx = g2 @ w, dW = g2.T @ x2, db = ones(N) @ g2 (a GEMV:
+    ~2x np.add.reduce over the rows of (1024, 512))."""
+    g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+    gx = gw = gb = None
+    if need[0] and w is not None and x_shape is not None:
+        gx = Tensor._make(np.matmul(g2, w._data).reshape(x_shape))
+    if need[1] and x is not None:
+        gw = Tensor._make(np.matmul(g2.T, x._data.reshape(-1, x._data.shape[-1])))
+    if need[2]:
+        gb = Tensor._make(np.matmul(_buffers.ones(g2.shape[0], g2.dtype), g2))
+    return gx, gw, gb
 
 
 def fused_linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor | None:
