@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ember._parallel import parallel_for
+from ember._parallel import get_num_threads, parallel_for
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
 from ember.tensor import Tensor
@@ -488,12 +488,18 @@ def conv_rows(cols: NDArray, w: NDArray, dh: int, n: int, out: Ints) -> NDArray:
     o, c, kh, kw = w.shape
     wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh, kw * c, o)  # (KH, KW*C, O)
     step, m = n * out[1], out[0] * n * out[1]
-    y = np.matmul(cols[:m], wk[0], out=scratch("gemm", (m, o), cols.dtype))
-    if kh > 1:
-        tmp = scratch("gemm_acc", (m, o), cols.dtype)
+    y = scratch("gemm", (m, o), cols.dtype)
+    # one thread: blocks of 1024 output rows, so each block's sum stays in cache between its
+    # KH GEMMs (14.8 -> 13.7 ms for 32x64x16x16); with more, few large GEMMs (BLAS threads
+    # synchronise once per call: on a loaded machine small calls took up to 10x longer)
+    rows = 1024 if get_num_threads() == 1 else m
+    tmp = scratch("gemm_acc", (min(rows, m), o), cols.dtype)
+    for r0 in range(0, m, rows):
+        r1 = min(r0 + rows, m)
+        np.matmul(cols[r0:r1], wk[0], out=y[r0:r1])
         for i in range(1, kh):
-            np.matmul(cols[i * dh * step:i * dh * step + m], wk[i], out=tmp)
-            add_split(y, tmp)
+            t = np.matmul(cols[i * dh * step + r0:i * dh * step + r1], wk[i], out=tmp[:r1 - r0])
+            add_split(y[r0:r1], t)
     return y
 
 

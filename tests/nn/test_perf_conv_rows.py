@@ -171,3 +171,19 @@ def test_saved_im2col_recycled_only_after_its_graph_dies(channels: int) -> None:
     a, b = loss(xs[1]), loss(xs[2])  # the first may reuse the freed array; b is distinct
     np.testing.assert_allclose(dw(b), ref_dw(xs[2]), rtol=1e-10)
     np.testing.assert_allclose(dw(a), ref_dw(xs[1]), rtol=1e-10)
+
+
+def test_rows_one_thread_blocks_match_torch() -> None:
+    """At one thread the row path sums its GEMMs in blocks of 1024 output rows (here 1400
+    rows: a partial last block)."""
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((5, 24, 14, 20)), rng.standard_normal((3, 24, 3, 3))
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        y = ember.nn.functional.conv2d(ember.tensor(x), ember.tensor(w), padding=1).numpy()
+    finally:
+        ember.set_num_threads(old)
+    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    assert C.use_rows(24, (3, 3), (1, 1)) and 14 * 5 * 20 > 1024
