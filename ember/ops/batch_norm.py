@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import numpy as np
 
+from ember import _buffers
 from ember._parallel import parallel_for
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
@@ -86,7 +87,7 @@ class BatchNormTrain(Primitive):
         rstd = 1.0 / np.sqrt(var + x3.dtype.type(eps))
         scale = rstd if w is None else rstd * w
         shift = -mean * scale if b is None else b - mean * scale
-        out = np.empty_like(x3)
+        out = _buffers.empty_like(x3)  # pooled: a fresh array's pages fault on first touch
         sc, sh = _plane(scale, x3.shape[2]), _plane(shift, x3.shape[2])
 
         def apply(i: int, j: int) -> None:
@@ -128,7 +129,7 @@ class BatchNormTrain(Primitive):
             k = _plane(a * rstd * rstd * sum_gxc / x3.dtype.type(m), x3.shape[2])
             off = _plane(a * sum_g / x3.dtype.type(m), x3.shape[2])
             ac = _plane(a, x3.shape[2])
-            out = np.empty_like(x3)
+            out = _buffers.empty_like(x3)
 
             def grad_x(i: int, j: int) -> None:
                 t = np.subtract(x3[i:j], mc)
@@ -174,7 +175,7 @@ class ScaleShift(Primitive):
     def forward(ctx: Node, x: NDArray, scale: NDArray, shift: NDArray) -> NDArray:
         n, c = x.shape[0], x.shape[1]
         x3 = x.reshape(n, c, -1)  # a view when x is contiguous, a copy otherwise
-        out = np.empty(x3.shape, dtype=np.result_type(x3, scale, shift))
+        out = _buffers.empty(x3.shape, np.result_type(x3, scale, shift))
         sc, sh = _plane(scale, x3.shape[2]), _plane(shift, x3.shape[2])
 
         def apply(i: int, j: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from ember import _buffers
 from ember._parallel import get_num_threads, parallel_for
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
@@ -39,8 +40,9 @@ def copy_split(dst: NDArray, src: Any) -> NDArray:
 
 
 def fresh(src: NDArray) -> NDArray:
-    """A new C-contiguous copy of src (never src itself, which may be a scratch array)."""
-    return copy_split(np.empty(src.shape, dtype=src.dtype), src)
+    """A new C-contiguous copy of src (never src itself, which may be a scratch array), in a
+    pooled buffer that nothing references any more (`ember._buffers`: no page faults)."""
+    return copy_split(_buffers.empty(src.shape, src.dtype), src)
 
 
 _SCRATCH_BYTES = 1 << 26  # scratch kept per thread: 64 MiB at most, least recently used out
@@ -313,7 +315,8 @@ class Convolution(Primitive):
         alloc = _Recycled(ctx) if keep else _scratch_cols
         if path == "nchw":
             cols = unfold_nchw(x, kernel, dilation, stride, lo, out, alloc)  # (N, C*K, L)
-            y = np.matmul(w.reshape(o, -1), cols)  # (N, O, L): the output, already NCHW
+            y = np.matmul(w.reshape(o, -1), cols,  # (N, O, L): the output, already NCHW
+                          out=_buffers.empty((n, o, cols.shape[2]), cols.dtype))
             if b is not None:  # a contiguous (O, L) plane: faster than a stride-0 (O, 1)
                 add_split(y, np.broadcast_to(np.repeat(b, y.shape[2]).reshape(o, -1), y.shape))
         elif rows:
