@@ -137,3 +137,23 @@ def test_eval_scale_shift_vs_torch_and_grads(dtype: type) -> None:
     s = ember.tensor(R.standard_normal(3), requires_grad=True)
     h = ember.tensor(R.standard_normal(3), requires_grad=True)
     assert gradcheck(lambda x, s, h: B.ScaleShift.apply(x, s, h), (x, s, h))
+
+
+def test_pooled_outputs_never_alias_live_results() -> None:
+    """Outputs and gradients come from pooled buffers (ember._buffers): results still held,
+    as Tensors or as NumPy arrays, keep their values through later calls of the same shapes."""
+    shape = (16, 8, 32, 32)  # 512 KiB float32: pooled
+    held = []
+    for i in range(4):
+        x = ember.tensor(R.standard_normal(shape).astype(np.float32), requires_grad=True)
+        w, b = ember.ones(8, requires_grad=True), ember.zeros(8, requires_grad=True)
+        out = ember.nn.functional.batch_norm(x, None, None, w, b, True)
+        out.backward(ember.ones_like(out) * float(i + 1))
+        ev = ember.nn.functional.batch_norm(x.detach(), ember.zeros(8), ember.ones(8) * (i + 1))
+        arrays = [out.detach().numpy(), x.grad.numpy(), ev.numpy()]
+        held.append((arrays, [a.copy() for a in arrays]))
+        del out, ev, x
+    for arrays, snaps in held:
+        for a, s in zip(arrays, snaps, strict=True):
+            np.testing.assert_array_equal(a, s)
+    assert not np.array_equal(held[0][1][2], held[1][1][2])
