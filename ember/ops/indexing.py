@@ -226,8 +226,12 @@ class GetItemView(GetItem):
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
-        zeros = Tensor._make(np.zeros(ctx.in_shape, dtype=g._data.dtype))
-        return (IndexPut.apply(zeros, g, ctx.index, False),)  # a view has no duplicates
+        zeros = np.zeros(ctx.in_shape, dtype=g._data.dtype)
+        if not STATE.enabled:  # no create_graph: g into the zeros in place (IndexPut copies)
+            arr, idx = _target(zeros, ctx.index)
+            arr[idx] = g._data
+            return (Tensor._make(zeros),)
+        return (IndexPut.apply(Tensor._make(zeros), g, ctx.index, False),)  # no duplicates
 
     @classmethod
     def backward_name(cls) -> str:
