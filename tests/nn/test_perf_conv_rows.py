@@ -1,5 +1,6 @@
-"""Convolution's row-im2col path (ember.ops.conv.use_rows: 2-d, stride 1 along H, KW*C >= 64)
-against the composed Unfold + matmul path, torch, and float64 gradcheck."""
+"""Convolution's paths (ember.ops.conv_kernels: the row im2col for 2-d, stride 1 along H,
+KW*C >= 64; the per-sample NCHW one for C*K <= 64; col2im by per-offset GEMMs) against the
+composed Unfold + matmul path, torch and float64 gradcheck, and their memory reuse."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 import ember
 import ember.ops.conv as C
+import ember.ops.conv_kernels as K
 from ember.autograd import gradcheck, gradgradcheck
 from tests.nn.test_conv_fused import CASES as FUSED_CASES
 from tests.nn.test_conv_fused import test_fused_matches_composed_and_torch as _check
@@ -44,7 +46,7 @@ def test_rows_not_taken_for_short_rows_or_strided_h() -> None:
 def _grads(x: np.ndarray, w: np.ndarray, create_graph: bool, kw: dict[str, Any],
            rows: bool, monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
     if not rows:
-        monkeypatch.setattr(C, "use_rows", lambda *a: False)
+        monkeypatch.setattr(C, "conv_path", lambda *a: "cl")
     xe, we = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
     y = ember.nn.functional.conv2d(xe, we, **kw)
     gx, gw = ember.autograd.grad((y * y).sum(), [xe, we], create_graph=create_graph)
@@ -129,8 +131,8 @@ def test_grad_input_taps_equals_fold_cl_and_splits_exactly(monkeypatch: pytest.M
     wm = ember.tensor(np.moveaxis(w, 1, -1).reshape(6, -1))
     ref = C.FoldCL.apply(gm @ wm, *args).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
-    old, par = ember.get_num_threads(), C.parallel_for
-    monkeypatch.setattr(C, "parallel_for", lambda fn, n, grain=1: par(fn, n, 1))
+    old, par = ember.get_num_threads(), K.parallel_for
+    monkeypatch.setattr(K, "parallel_for", lambda fn, n, grain=1: par(fn, n, 1))
     try:
         ember.set_num_threads(3)
         np.testing.assert_array_equal(C.grad_input_taps(g, w, *args), got)

@@ -1,0 +1,303 @@
+"""Array kernels behind the Convolution primitive (ember.ops.conv): the im2col layouts
+(channels-last `unfold_cl`, W-only `unfold_rows`, per-sample `unfold_nchw`) and their GEMMs,
+col2im by per-offset GEMMs (`grad_input_taps`), and the memory they work in: copies split
+between ember's threads, per-thread scratch arrays, and the pool of saved im2col buffers."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from ember import _buffers
+from ember._parallel import get_num_threads, parallel_for
+from ember.autograd.function import Node
+
+NDArray = np.ndarray
+Ints = tuple[int, ...]
+
+def copy_split(dst: NDArray, src: Any) -> NDArray:
+    """dst[...] = src (broadcast), the copy split along axis 0 between ember's threads: the
+    layout changes around the GEMMs (im2col, NCHW <-> channels-last) are single NumPy copies
+    that otherwise leave the second core idle. Returns dst."""
+    per = max(1, dst[0].size if dst.ndim and dst.shape[0] else 1)
+
+    def part(i: int, j: int) -> None:
+        np.copyto(dst[i:j], src[i:j])
+
+    parallel_for(part, dst.shape[0] if dst.ndim else 1, max(1, -(-(1 << 16) // per)))
+    return dst
+
+
+def fresh(src: NDArray) -> NDArray:
+    """A new C-contiguous copy of src (never src itself, which may be a scratch array), in a
+    pooled buffer that nothing references any more (`ember._buffers`: no page faults)."""
+    return copy_split(_buffers.empty(src.shape, src.dtype), src)
+
+
+_SCRATCH_BYTES = 1 << 26  # scratch kept per thread: 64 MiB at most, least recently used out
+_local = threading.local()
+
+
+def scratch(role: str, shape: Ints, dtype: Any, zero: bool = False, tag: Any = None) -> NDArray:
+    """A work array that never leaves the op asking for it (padded inputs, im2col that is not
+    saved for backward, GEMM outputs before their copy to NCHW), kept between calls per thread
+    under (role, shape, dtype, tag). Fresh arrays of this size come from pages the allocator
+    has just returned to the OS: a CNN train step faulted in ~36 MB of pages (~8.8K faults,
+    ~25 ms of kernel time of a 180 ms step at 1 thread). `zero`: zero-filled when first made;
+    callers then only write the interior, so the zero border stays (the tag holds what fixes
+    the interior: padding and input size)."""
+    cache: dict[Any, NDArray] | None = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = {}
+    key = (role, tuple(shape), np.dtype(dtype), tag)
+    arr = cache.pop(key, None)
+    if arr is None:
+        arr = np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
+        total = arr.nbytes + sum(a.nbytes for a in cache.values())
+        for k in list(cache):  # oldest first
+            if total <= _SCRATCH_BYTES:
+                break
+            total -= cache.pop(k).nbytes
+    if arr.nbytes <= _SCRATCH_BYTES:
+        cache[key] = arr  # most recently used last
+    return arr
+
+
+Alloc = Callable[[Any, Any], NDArray]  # (shape, dtype) -> a new array, as np.empty
+
+
+def _scratch_cols(shape: Any, dtype: Any) -> NDArray:
+    return scratch("cols", shape, dtype)
+
+
+_POOL_BYTES = 1 << 27  # im2col buffers kept for the next step: 128 MiB at most
+_pool: dict[tuple[Any, ...], list[NDArray]] = {}
+_pool_lock = threading.Lock()
+
+
+def _reset_pool() -> None:
+    # a forked child (DataLoader worker) must not inherit a lock held by another thread
+    global _pool_lock
+    _pool_lock = threading.Lock()
+    _pool.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool)
+
+
+def _recycle(arr: NDArray) -> None:
+    """Keep a saved im2col whose graph node has died, for the next forward of that shape."""
+    with _pool_lock:
+        if sum(a.nbytes for v in _pool.values() for a in v) + arr.nbytes <= _POOL_BYTES:
+            _pool.setdefault((arr.shape, arr.dtype), []).append(arr)
+
+
+class _Recycled:
+    """Allocator of the im2col a Convolution saves for dw: taken from the arrays of earlier
+    steps whose graph node has been freed, and handed back when this node dies (a finalizer
+    on the node; the array is reachable only through ctx.cols). Fresh arrays of this size
+    come from pages the allocator returned to the OS when the last step's graph was freed:
+    ~27 MB of page faults per CNN train step."""
+
+    def __init__(self, ctx: Node) -> None:
+        self.ctx = ctx
+
+    def __call__(self, shape: Any, dtype: Any) -> NDArray:
+        key = (tuple(shape), np.dtype(dtype))
+        with _pool_lock:
+            free = _pool.get(key)
+            arr = free.pop() if free else None
+        if arr is None:
+            arr = np.empty(shape, dtype=dtype)
+        weakref.finalize(self.ctx, _recycle, arr)
+        return arr
+
+
+def windows(xp: NDArray, kernel: Ints, dilation: Ints, stride: Ints, out: Ints) -> NDArray:
+    """A strided view (N, C, *out, *kernel) of the windows of a padded array xp (N, C, *Sp)."""
+    nd = len(kernel)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    v = sliding_window_view(xp, span, axis=tuple(range(2, 2 + nd)))
+    idx = ((slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in
+                                               zip(out, stride, strict=True))
+           + tuple(slice(None, None, d) for d in dilation))
+    return v[idx]
+
+
+def padded_size(size: Ints, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+                out: Ints) -> Ints:
+    """The padded extent Sp that holds the left padding, the input and every window."""
+    return tuple(max(s + p, (o - 1) * st + d * (k - 1) + 1) for s, k, d, st, p, o in
+                 zip(size, kernel, dilation, stride, lo, out, strict=True))
+
+
+def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+              out: Ints, alloc: Alloc = np.empty) -> NDArray:
+    """im2col in the channels-last GEMM layout: x (N, C, *S) -> cols (N*prod(out),
+    prod(kernel)*C), rows ordered (n, *out) and columns (*kernel, c). One transposing copy into
+    a zero-padded (N, *Sp, C) buffer, then one sequential copy of a strided window view: 5-6x
+    faster than a copy per kernel offset, whose strided writes touch every cache line 9 times."""
+    n, c = x.shape[0], x.shape[1]
+    sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
+    if math.prod(kernel) == 1 and sp == x.shape[2:]:
+        xp = np.moveaxis(x, 1, -1)  # 1x1, no padding: the copy below is the only one (a matmul)
+    else:
+        xp = scratch("pad_cl", (n, *sp, c), x.dtype, True, (lo, x.shape[2:]))  # (N, *Sp, C)
+        copy_split(xp[(slice(None),) + tuple(slice(p, p + s) for p, s in
+                                             zip(lo, x.shape[2:], strict=True))],
+                   np.moveaxis(x, 1, -1))
+    st = xp.strides
+    sd = st[1:-1]
+    view = as_strided(xp, (n, *out, *kernel, c),
+                      (st[0], *(a * s for a, s in zip(sd, stride, strict=True)),
+                       *(a * d for a, d in zip(sd, dilation, strict=True)), st[-1]),
+                      writeable=False)  # (N, *out, *kernel, C)
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(n * math.prod(out), -1)
+
+
+def grad_input_taps(g: NDArray, w: NDArray, size: Ints, kernel: Ints, dilation: Ints,
+                    stride: Ints, lo: Ints, out: Ints) -> NDArray:
+    """Convolution's dx by col2im (strided convs): the same sums as FoldCL of g @ W, with the
+    GEMM split per kernel offset, d (K, N*L, C) = gm @ W[k] (one batched call), so that each
+    offset's strided add reads a contiguous block: 9 adds from (N*L, 9*C) rows read runs of C
+    values and ran ~2.5x slower (conv 32->64 stride 2 on 32x32: 10-12 ms -> 4 ms for the adds,
+    +1 ms GEMM). g (N, O, *out), w (O, C, *k) -> dx (N, C, *size)."""
+    n, o, c = g.shape[0], w.shape[0], w.shape[1]
+    kk = math.prod(kernel)
+    gm = copy_split(scratch("grad_taps", (n, *out, o), g.dtype),
+                    np.moveaxis(g, 1, -1)).reshape(-1, o)  # (N*L, O)
+    wk = np.ascontiguousarray(w.reshape(o, c, kk).transpose(2, 0, 1))  # (K, O, C)
+    d = np.matmul(gm, wk, out=scratch("taps", (kk, gm.shape[0], c), g.dtype))  # (K, N*L, C)
+    d = d.reshape(kk, n, *out, c)
+    sp = padded_size(size, kernel, dilation, stride, lo, out)
+    acc = scratch("fold_taps", (n, *sp, c), g.dtype)  # (N, *Sp, C), zeroed per range
+    dst = [tuple(slice(i * dl, i * dl + (t - 1) * st + 1, st) for i, dl, t, st in
+                 zip(offs, dilation, out, stride, strict=True))
+           for offs in np.ndindex(*kernel)]
+
+    def part(i: int, j: int) -> None:  # samples [i, j)
+        a = acc[i:j]
+        a.fill(0)
+        for k, dsl in enumerate(dst):
+            a[(slice(None),) + dsl] += d[k, i:j]
+
+    parallel_for(part, n, max(1, -(-(1 << 16) // (math.prod(sp) * c))))
+    crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(lo, size, strict=True))]
+    return fresh(np.moveaxis(crop, -1, 1))  # (N, C, *size)
+
+
+def conv_path(c: int, kernel: Ints, stride: Ints) -> str:
+    """Which im2col layout Convolution uses: "rows" (`unfold_rows`), "nchw" (`unfold_nchw`, few
+    input channels) or "cl" (`unfold_cl`, the general one)."""
+    if use_rows(c, kernel, stride):
+        return "rows"
+    return "nchw" if use_nchw(c, kernel) else "cl"
+
+
+def use_nchw(c: int, kernel: Ints) -> bool:
+    """Whether a conv takes the per-sample NCHW path (`unfold_nchw`): windows of C*K <= 64
+    values, e.g. a first layer on RGB input (27). Its im2col copies runs along W where the
+    channels-last one copies runs of C (3 values), and the batched GEMM W @ cols_n writes
+    NCHW directly: conv 3->32 on 32x32x32x32 forward 7.0 -> 2.4 ms, dw 8.3 -> 1.8 ms."""
+    return c * math.prod(kernel) <= 64
+
+
+def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+                out: Ints, alloc: Alloc = np.empty) -> NDArray:
+    """im2col per sample from NCHW: x (N, C, *S) -> cols (N, C*prod(kernel), prod(out)),
+    columns ordered (c, *kernel) as w.reshape(O, -1), through a zero-bordered padded copy."""
+    n, c = x.shape[0], x.shape[1]
+    sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
+    if any(p for p in lo) or tuple(sp) != tuple(x.shape[2:]):
+        xp = scratch("pad_nchw", (n, c, *sp), x.dtype, True, (lo, x.shape[2:]))
+        copy_split(xp[(slice(None), slice(None)) + tuple(
+            slice(p, p + s) for p, s in zip(lo, x.shape[2:], strict=True))], x)
+    else:
+        xp = x
+    nd = len(kernel)
+    view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
+    view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(n, c * math.prod(kernel), -1)
+
+
+def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
+    """Whether a conv takes the row-im2col path (`unfold_rows`): 2-d, stride 1 along H, more
+    than one kernel row, and rows of KW*C >= 64 values (below that, e.g. a 3-channel input,
+    the K of each GEMM is too short for BLAS and one im2col GEMM is faster)."""
+    return len(kernel) == 2 and stride[0] == 1 and kernel[0] > 1 and c * kernel[1] >= 64
+
+
+def unfold_rows(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+                out: Ints, alloc: Alloc = np.empty, rows_first: bool = False) -> NDArray:
+    """im2col along W only: x (N, C, H, W) -> cols (Hp*N*OW, KW*C), row (hp, n, ow) holding
+    the KW taps (kw, c) of zero-padded input row hp at output column ow. For stride 1 along H
+    the rows that kernel row kh needs for every output are then the contiguous block
+    cols[kh*dh*N*OW:][:OH*N*OW] (see `conv_rows`): a third of the bytes of the full 3x3 im2col
+    (7 MB instead of 19 MB for 32x64x16x16), which is written at memory bandwidth.
+    `rows_first`: x comes as (H, N, W, C), so its copy into the padded buffer is a plain one."""
+    xt = x if rows_first else x.transpose(2, 0, 3, 1)  # (H, N, W, C)
+    n, c, size = xt.shape[1], xt.shape[3], (xt.shape[0], xt.shape[2])
+    kh, kw = kernel
+    hp, wp = padded_size(size, kernel, dilation, stride, lo, out)
+    xp = scratch("pad_rows", (hp, n, wp, c), x.dtype, True, (lo, size))  # (Hp, N, Wp, C)
+    copy_split(xp[lo[0]:lo[0] + size[0], :, lo[1]:lo[1] + size[1]], xt)
+    sh, sn, sw, sc = xp.strides
+    view = as_strided(xp, (hp, n, out[1], kw, c),
+                      (sh, sn, sw * stride[1], sw * dilation[1], sc), writeable=False)
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(hp * n * out[1], kw * c)
+
+
+def conv_rows(cols: NDArray, w: NDArray, dh: int, n: int, out: Ints) -> NDArray:
+    """y (OH*N*OW, O), rows ordered (oh, n, ow), as the sum over kernel rows kh of the GEMMs
+    cols[kh*dh*N*OW:][:OH*N*OW] @ W[kh] with W[kh] (KW*C, O); cols from `unfold_rows`."""
+    o, c, kh, kw = w.shape
+    wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh, kw * c, o)  # (KH, KW*C, O)
+    step, m = n * out[1], out[0] * n * out[1]
+    y = scratch("gemm", (m, o), cols.dtype)
+    # one thread: blocks of 1024 output rows, so each block's sum stays in cache between its
+    # KH GEMMs (14.8 -> 13.7 ms for 32x64x16x16); with more, few large GEMMs (BLAS threads
+    # synchronise once per call: on a loaded machine small calls took up to 10x longer)
+    rows = 1024 if get_num_threads() == 1 else m
+    tmp = scratch("gemm_acc", (min(rows, m), o), cols.dtype)
+    for r0 in range(0, m, rows):
+        r1 = min(r0 + rows, m)
+        np.matmul(cols[r0:r1], wk[0], out=y[r0:r1])
+        for i in range(1, kh):
+            t = np.matmul(cols[i * dh * step + r0:i * dh * step + r1], wk[i], out=tmp[:r1 - r0])
+            add_split(y[r0:r1], t)
+    return y
+
+
+def add_split(dst: NDArray, src: NDArray) -> None:
+    """dst += src, split along axis 0 between ember's threads (as `copy_split`)."""
+    def part(i: int, j: int) -> None:
+        dst[i:j] += src[i:j]
+
+    parallel_for(part, dst.shape[0], max(1, -(-(1 << 16) // max(1, dst[0].size))))
+
+
+def grad_rows_first(g: NDArray) -> NDArray:
+    """g (N, O, OH, OW) as (OH, N, OW, O), the row order of `unfold_rows` (a scratch array)."""
+    n, o, oh, ow = g.shape
+    return copy_split(scratch("grad_rows", (oh, n, ow, o), g.dtype), g.transpose(2, 0, 3, 1))
+
+
+def grad_weight_rows(cols: NDArray, g4: NDArray, shape: Ints, dh: int) -> NDArray:
+    """dw (O, C, KH, KW) of `conv_rows`: dW[kh] = cols[kh*dh*N*OW:][:M].T @ gm, one GEMM per
+    kernel row, with g4 = `grad_rows_first(g)` (OH, N, OW, O) as gm (OH*N*OW, O)."""
+    o, c, kh, kw = shape
+    oh, n, ow = g4.shape[0], g4.shape[1], g4.shape[2]
+    gm = g4.reshape(-1, o)  # (OH*N*OW, O), cols' row order
+    step, m = n * ow, oh * n * ow
+    dwk = np.empty((kh, kw * c, o), dtype=g4.dtype)
+    for i in range(kh):
+        np.matmul(cols[i * dh * step:i * dh * step + m].T, gm, out=dwk[i])
+    return np.ascontiguousarray(dwk.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))  # small
