@@ -293,7 +293,9 @@ class Tensor:
             self._grad = g
         elif (self._grad is None and owned and g._data.strides == self._data.strides
               and g._data.dtype == self._data.dtype):
-            self._grad = Tensor._make(g._data)
+            # g itself when it is a plain fresh tensor (nothing else holds it), else a new one
+            plain = g._base is None and g.grad_fn is None and not g._extra
+            self._grad = g if plain else Tensor._make(g._data)
         elif self._grad is None:
             # a fresh array (the grad must not alias anything the graph still uses) laid out as
             # the tensor is, as torch's AccumulateGrad does: W's gradient in x @ W.T arrives
@@ -511,8 +513,9 @@ class Tensor:
     # ---- operators -----------------------------------------------------------------------------
     # Binary operators with a Tensor of the same dtype call the primitive directly: nothing to
     # promote, and a call fewer per op (the tiny-op benchmark is three of these per step).
+    # `is`: NumPy's builtin dtypes are singletons; an equal but distinct one takes ops.add.
     def __add__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:
+        if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
             return _Add.apply(self, other)
         return _ops.add(self, other)
 
@@ -523,7 +526,7 @@ class Tensor:
         return self.add_(other)
 
     def __sub__(self, other: Any) -> Tensor:
-        if (isinstance(other, Tensor) and other._data.dtype == self._data.dtype
+        if (isinstance(other, Tensor) and other._data.dtype is self._data.dtype
                 and self._data.dtype.kind != "b"):  # bool - bool raises torch's error in sub
             return _Sub.apply(self, other)
         return _ops.sub(self, other)
@@ -535,7 +538,7 @@ class Tensor:
         return self.sub_(other)
 
     def __mul__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:
+        if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
             return _Mul.apply(self, other)
         return _ops.mul(self, other)
 

@@ -61,7 +61,10 @@ class Node:
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep tensors (or None) for backward; in-place changes before backward are detected."""
         self._saved = tensors
-        self._versions = tuple([getattr(t, "_version_ref", _NO_VERSION)[0] for t in tensors])
+        versions = []  # a loop, not a comprehension: 3.11 makes a function call of those
+        for t in tensors:
+            versions.append(getattr(t, "_version_ref", _NO_VERSION)[0])
+        self._versions = tuple(versions)
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:

@@ -78,8 +78,9 @@ class Mul(Primitive):
     @staticmethod
     def forward(ctx: Node, a: NDArray, b: NDArray) -> NDArray:
         need_a, need_b = ctx.needs_input_grad
-        x, y = ctx.inputs  # type: ignore[misc]
-        ctx.save_for_backward(y if need_a else None, x if need_b else None)
+        if need_a or need_b:  # not when nothing is recorded (no_grad, backward's own g * b)
+            x, y = ctx.inputs  # type: ignore[misc]
+            ctx.save_for_backward(y if need_a else None, x if need_b else None)
         return a * b
 
     @staticmethod
