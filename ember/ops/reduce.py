@@ -122,9 +122,10 @@ class ExpandBack(Primitive):
                 dims: tuple[int, ...]) -> NDArray:
         ctx.g_shape, ctx.dims = g.shape, dims
         if g.ndim == 0:  # a full reduction (loss.sum(), .mean()): a zero-stride view of the
-            # scalar, built directly since np.broadcast_to's Python wrapper costs ~7x more
-            out = np.ndarray(in_shape, g.dtype, np.ascontiguousarray(g), 0, (0,) * len(in_shape))
-            out.flags.writeable = False
+            # scalar (0-d, so contiguous), built directly since np.broadcast_to's Python wrapper
+            # costs ~7x more; setflags is ~0.5 us cheaper than flags.writeable = False
+            out = np.ndarray(in_shape, g.dtype, g, 0, (0,) * len(in_shape))
+            out.setflags(write=False)
             return out
         return np.broadcast_to(g.reshape(_kept_shape(in_shape, dims)), in_shape)
 
