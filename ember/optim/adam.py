@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ember._parallel import parallel_for
 from ember.optim.optimizer import (
     NDArray, Optimizer, _check_same_dtype, _lerp_, _scalar, _step_tensor, _zeros_like,
 )
@@ -86,29 +87,22 @@ class Adam(Optimizer):
                                   group)
             return
         buf, buf2 = self._scratch(p)
-        w = 1 - beta1
-        if abs(w) < 0.5:  # exp_avg.lerp_(g, w) = exp_avg + w (g - exp_avg)
-            np.subtract(g, exp_avg, out=buf)
-            buf *= w
-            exp_avg += buf
-        else:
-            _lerp_(exp_avg, g, w)
-        exp_avg_sq *= beta2
-        np.multiply(g, 1 - beta2, out=buf)  # addcmul: ((1 - beta2) g) g
-        buf *= g
-        exp_avg_sq += buf
         step_size = lr / (1 - beta1**step)
         bc2_sqrt = (1 - beta2**step) ** 0.5
-        v = exp_avg_sq
-        if group["amsgrad"]:
-            v = state["max_exp_avg_sq"]._data
-            np.maximum(v, exp_avg_sq, out=v)
-        np.sqrt(v, out=buf)  # denom = sqrt(v) / bc2_sqrt + eps
-        buf /= bc2_sqrt
-        buf += eps
-        np.multiply(exp_avg, step_size, out=buf2)  # addcdiv: p - (step_size exp_avg) / denom
-        buf2 /= buf
-        p -= buf2
+        vmax = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
+        arrays = (p, g, exp_avg, exp_avg_sq, vmax, buf, buf2)
+        args = (1 - beta1, beta2, step_size, bc2_sqrt, eps)
+        if p.size < 2 * _GRAIN or not all(a is None or a.flags.c_contiguous for a in arrays):
+            _adam_kernel(*arrays, *args)
+            return
+        fp, fg, fm, fv, fb, fb2 = (a.reshape(-1) for a in (p, g, exp_avg, exp_avg_sq, buf, buf2))
+        fx = None if vmax is None else vmax.reshape(-1)  # all views: contiguous
+
+        def run(i: int, j: int) -> None:  # elementwise: any split gives the same bits
+            _adam_kernel(fp[i:j], fg[i:j], fm[i:j], fv[i:j], None if fx is None else fx[i:j],
+                         fb[i:j], fb2[i:j], *args)
+
+        parallel_for(run, p.size, _GRAIN)
 
     @staticmethod
     def _update_composed(p: NDArray, g: NDArray, exp_avg: NDArray, exp_avg_sq: NDArray,
@@ -129,6 +123,36 @@ class Adam(Optimizer):
         denom /= bc2_sqrt
         denom += eps
         p -= step_size * exp_avg / denom  # torch's addcdiv order
+
+
+_GRAIN = 1 << 15  # elements per thread at least: the GPT's 49K-65K weights split in two
+
+
+def _adam_kernel(p: NDArray, g: NDArray, exp_avg: NDArray, exp_avg_sq: NDArray,
+                 vmax: NDArray | None, buf: NDArray, buf2: NDArray, w: float, beta2: float,
+                 step_size: float, bc2_sqrt: float, eps: float) -> None:
+    """torch's single-tensor Adam update after weight decay, operation for operation, in place
+    on same-shaped arrays (whole parameters or matching slices of them)."""
+    if abs(w) < 0.5:  # exp_avg.lerp_(g, w) = exp_avg + w (g - exp_avg)
+        np.subtract(g, exp_avg, out=buf)
+        buf *= w
+        exp_avg += buf
+    else:
+        _lerp_(exp_avg, g, w)
+    exp_avg_sq *= beta2
+    np.multiply(g, 1 - beta2, out=buf)  # addcmul: ((1 - beta2) g) g
+    buf *= g
+    exp_avg_sq += buf
+    v = exp_avg_sq
+    if vmax is not None:
+        np.maximum(vmax, exp_avg_sq, out=vmax)
+        v = vmax
+    np.sqrt(v, out=buf)  # denom = sqrt(v) / bc2_sqrt + eps
+    buf /= bc2_sqrt
+    buf += eps
+    np.multiply(exp_avg, step_size, out=buf2)  # addcdiv: p - (step_size exp_avg) / denom
+    buf2 /= buf
+    p -= buf2
 
 
 class AdamW(Adam):

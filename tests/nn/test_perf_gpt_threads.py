@@ -151,3 +151,32 @@ def test_attention_large_scores_take_the_row_max_path(causal: bool,
     ref = _run(lambda q, k, v: _sdpa_ref(q, k, v, None, causal), [q, k, v], g, 1)
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adamw_threads_bit_identical_and_torch(amsgrad: bool, restore_threads: None) -> None:
+    import torch
+
+    from ember.optim.adam import _GRAIN
+
+    p0 = R.standard_normal(3 * _GRAIN + 17).astype(np.float32)  # split into ranges
+    small = R.standard_normal((3, 4)).astype(np.float32)  # one range
+    grads = [(R.standard_normal(p0.shape).astype(np.float32),
+              R.standard_normal(small.shape).astype(np.float32)) for _ in range(3)]
+
+    def run(lib, threads: int) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+        if lib is ember:
+            ember.set_num_threads(threads)
+        params = [lib.tensor(p0.copy(), requires_grad=True),
+                  lib.tensor(small.copy(), requires_grad=True)]
+        opt = lib.optim.AdamW(params, lr=0.01, amsgrad=amsgrad)
+        for gs in grads:
+            for p, g in zip(params, gs):
+                p.grad = lib.tensor(g)
+            opt.step()
+        return [p.detach().numpy() for p in params]
+
+    one, two = run(ember, 1), run(ember, 2)
+    for a, b, c in zip(one, two, run(torch, 1)):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-7)
