@@ -125,7 +125,7 @@ class Adam(Optimizer):
         p -= step_size * exp_avg / denom  # torch's addcdiv order
 
 
-_GRAIN = 1 << 15  # elements per thread at least: the GPT's 49K-65K weights split in two
+_GRAIN = 1 << 14  # elements per thread at least: the GPT's 49K-65K weights split in two
 
 
 def _adam_kernel(p: NDArray, g: NDArray, exp_avg: NDArray, exp_avg_sq: NDArray,
