@@ -125,7 +125,10 @@ class Adam(Optimizer):
         p -= step_size * exp_avg / denom  # torch's addcdiv order
 
 
-_GRAIN = 1 << 14  # elements per thread at least: the GPT's 49K-65K weights split in two
+# elements per thread at least: the GPT's 49K-65K-element weights split in two ran slower with 2
+# threads than with 1 (AdamW step 5.2-7.4 -> 5.9-8.1 ms, /tmp/adam_ab.py: ~10 us NumPy calls, so
+# the threads wait on the GIL), so only much larger parameters are split
+_GRAIN = 1 << 18
 
 
 def _adam_kernel(p: NDArray, g: NDArray, exp_avg: NDArray, exp_avg_sq: NDArray,
