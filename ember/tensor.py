@@ -294,7 +294,8 @@ class Tensor:
         elif (self._grad is None and owned and g._data.strides == self._data.strides
               and g._data.dtype == self._data.dtype):
             # g itself when it is a plain fresh tensor (nothing else holds it), else a new one
-            plain = g._base is None and g.grad_fn is None and not g._extra
+            plain = (g._base is None and g.grad_fn is None and not g._requires_grad
+                     and not g._extra)
             self._grad = g if plain else Tensor._make(g._data)
         elif self._grad is None:
             # a fresh array (the grad must not alias anything the graph still uses) laid out as
