@@ -124,3 +124,17 @@ def test_no_grad_forward_records_nothing() -> None:
     assert y.grad_fn is None and not y.requires_grad
     y2 = w * 2
     assert y2.grad_fn is not None and y2.requires_grad
+
+
+def test_leaf_grads_never_alias_a_user_gradient_or_each_other() -> None:
+    a = ember.ones(3, requires_grad=True)
+    b = ember.ones(3, requires_grad=True)
+    gradient = ember.tensor([1.0, 2.0, 3.0])
+    (a + b).backward(gradient)  # Add's VJP hands the same tensor to both leaves
+    assert a.grad is not gradient and b.grad is not gradient and a.grad is not b.grad
+    a.grad.mul_(10)
+    assert gradient.tolist() == [1.0, 2.0, 3.0] and b.grad.tolist() == [1.0, 2.0, 3.0]
+    w = ember.ones(2, 2, requires_grad=True)
+    (w * ember.full((2, 2), 3.0)).sum().backward()  # a fresh g * b: kept as w.grad itself
+    assert w.grad.tolist() == [[3.0, 3.0], [3.0, 3.0]] and not w.grad.requires_grad
+    assert w.grad.grad_fn is None and w.grad._base is None
