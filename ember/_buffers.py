@@ -24,6 +24,10 @@ _MAX_BYTES = 96 << 20  # all pooled buffers together
 _pool: dict[tuple[int, str], list[np.ndarray]] = {}
 _pooled_bytes = 0
 _lock = threading.Lock()  # a free buffer is found and taken in one step
+# The reference counts below hold for CPython up to 3.13; 3.14 may borrow references (lower
+# counts), where a buffer in use could look free, so there nothing is pooled (as the engine's
+# _sole_owner).
+_COUNTS_REFS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 
 def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -33,7 +37,7 @@ def empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     dt = np.dtype(dtype)
     n = math.prod(shape)
     nbytes = n * dt.itemsize
-    if nbytes < _MIN_BYTES:
+    if nbytes < _MIN_BYTES or not _COUNTS_REFS:
         return np.empty(shape, dt)
     with _lock:
         bufs = _pool.setdefault((n, dt.str), [])
