@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ember import dtypes as _dt
-from ember.nn import init
 from ember.nn.functional.embedding_bag import embedding_bag
 from ember.nn.modules.module import Module
-from ember.nn.modules.sparse import _padding_index
-from ember.nn.parameter import Parameter
+from ember.nn.modules.sparse import _padding_index, _reset_table, _set_table
 from ember.tensor import Tensor
 
 __all__ = ["EmbeddingBag"]
@@ -33,23 +28,13 @@ class EmbeddingBag(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.padding_idx = _padding_index(padding_idx, num_embeddings, "padding_idx")
-        if _weight is None:
-            d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
-            self.weight = Parameter(Tensor._make(np.empty((num_embeddings, embedding_dim),
-                                                          dtype=d.np)))
-            self.reset_parameters()
-        else:
-            assert list(_weight.shape) == [num_embeddings, embedding_dim], (
-                "Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight)
+        _set_table(self, _weight, dtype)
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
 
     def reset_parameters(self) -> None:
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            self.weight._data[self.padding_idx] = 0
+        _reset_table(self)
 
     def forward(self, input: Tensor, offsets: Tensor | None = None,
                 per_sample_weights: Tensor | None = None) -> Tensor:

@@ -28,6 +28,36 @@ def _padding_index(padding_idx: int | None, num_embeddings: int, name: str) -> i
     return padding_idx
 
 
+def _set_table(module: Any, _weight: Tensor | None, dtype: Any,
+               requires_grad: bool = True) -> None:
+    """module.weight for Embedding and EmbeddingBag (which have set num_embeddings,
+    embedding_dim and padding_idx): a fresh table initialised by module.reset_parameters(), or
+    `_weight` after torch's shape check."""
+    shape = [module.num_embeddings, module.embedding_dim]
+    if _weight is None:
+        d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
+        module.weight = Parameter(Tensor._make(np.empty(shape, dtype=d.np)),
+                                  requires_grad=requires_grad)
+        module.reset_parameters()
+    else:
+        assert list(_weight.shape) == shape, (
+            "Shape of weight does not match num_embeddings and embedding_dim")
+        module.weight = Parameter(_weight, requires_grad=requires_grad)
+
+
+def _reset_table(module: Any) -> None:
+    """N(0, 1), then the padding_idx row zeroed."""
+    init.normal_(module.weight)
+    _zero_padding_row(module)
+
+
+def _zero_padding_row(module: Any) -> None:
+    """The padding_idx row set to 0 (a write torch's version counter sees)."""
+    if module.padding_idx is not None:
+        module.weight._data[module.padding_idx] = 0
+        module.weight._version_ref[0] += 1
+
+
 class Embedding(Module):
     """Matches `torch.nn.Embedding` (init N(0, 1), the padding_idx row zeroed; sparse=True still
     gives a dense gradient)."""
@@ -44,25 +74,14 @@ class Embedding(Module):
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        if _weight is None:
-            d = _dt.get_default_dtype() if dtype is None else _dt.to_dtype(dtype)
-            self.weight = Parameter(Tensor._make(np.empty((num_embeddings, embedding_dim),
-                                                          dtype=d.np)), requires_grad=not _freeze)
-            self.reset_parameters()
-        else:
-            assert list(_weight.shape) == [num_embeddings, embedding_dim], (
-                "Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight, requires_grad=not _freeze)
+        _set_table(self, _weight, dtype, requires_grad=not _freeze)
         self.sparse = sparse
 
     def reset_parameters(self) -> None:
-        init.normal_(self.weight)
-        self._fill_padding_idx_with_zero()
+        _reset_table(self)
 
     def _fill_padding_idx_with_zero(self) -> None:
-        if self.padding_idx is not None:
-            self.weight._data[self.padding_idx] = 0
-            self.weight._version_ref[0] += 1
+        _zero_padding_row(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
