@@ -61,11 +61,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def parallel_for(fn: Callable[[int, int], None], n: int, grain: int = 1 << 16) -> None:
-    """Call fn(start, stop) over ranges covering [0, n), each of at least `grain` items, at most
-    one per thread; the calling thread takes the first range. fn must write disjoint outputs
-    per range (it runs concurrently) and should spend its time in NumPy calls."""
-    k = min(_threads, n // max(grain, 1))
+def parallel_for(fn: Callable[[int, int], None], n: int, grain: int = 1 << 16,
+                 item_size: int = 1) -> None:
+    """Call fn(start, stop) over ranges covering [0, n), at most one per thread, each of at
+    least `grain` elements where one item (a row, a sample) is `item_size` elements; the
+    calling thread takes the first range. fn must write disjoint outputs per range (it runs
+    concurrently) and should spend its time in NumPy calls."""
+    k = min(_threads, n // max(1, -(-grain // max(1, item_size))))  # items per range: ceil
     if k <= 1:
         fn(0, n)
         return

@@ -78,3 +78,14 @@ def test_parallel_for_works_in_a_forked_child(restore_threads) -> None:
         os._exit(0 if out.sum() == 100 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("item_size", [1, 7, 100, 1000])
+def test_parallel_for_grain_counts_elements_of_items(item_size: int, restore_threads) -> None:
+    ember.set_num_threads(3)
+    ranges: list[tuple[int, int]] = []
+    parallel_for(lambda a, b: ranges.append((a, b)), 300, grain=700, item_size=item_size)
+    per_range = -(-700 // item_size)  # items a range needs to hold 700 elements
+    assert len(ranges) == max(1, min(3, 300 // per_range))
+    assert sorted(ranges)[0][0] == 0 and sorted(ranges)[-1][1] == 300
+    assert len(ranges) == 1 or all(b - a >= per_range for a, b in ranges)

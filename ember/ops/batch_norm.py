@@ -37,7 +37,7 @@ def _over_blocks(n: int, per_sample: int, itemsize: int,
         for i in range(lo, hi, blk):
             fn(i, min(i + blk, hi))
 
-    parallel_for(run, n, max(1, -(-_GRAIN_ITEMS // max(1, per_sample))))
+    parallel_for(run, n, _GRAIN_ITEMS, per_sample)
 
 
 def _plane(v: NDArray, length: int) -> NDArray:

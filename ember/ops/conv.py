@@ -157,7 +157,7 @@ class FoldCL(Primitive):
                 for offs, dsl in zip(offsets, dst, strict=True):
                     a[(slice(None),) + dsl] += b[lead + offs]
 
-        parallel_for(chunk, n, max(1, -(-(1 << 16) // (lpos * cols.shape[1]))))
+        parallel_for(chunk, n, 1 << 16, lpos * cols.shape[1])
         crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in
                                           zip(lo, size, strict=True))]
         return fresh(np.moveaxis(crop, -1, 1))  # (N, C, *size)

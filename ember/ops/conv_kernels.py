@@ -31,7 +31,7 @@ def copy_split(dst: NDArray, src: Any) -> NDArray:
     def part(i: int, j: int) -> None:
         np.copyto(dst[i:j], src[i:j])
 
-    parallel_for(part, dst.shape[0] if dst.ndim else 1, max(1, -(-(1 << 16) // per)))
+    parallel_for(part, dst.shape[0] if dst.ndim else 1, 1 << 16, per)
     return dst
 
 
@@ -189,7 +189,7 @@ def grad_input_taps(g: NDArray, w: NDArray, size: Ints, kernel: Ints, dilation: 
         for k, dsl in enumerate(dst):
             a[(slice(None),) + dsl] += d[k, i:j]
 
-    parallel_for(part, n, max(1, -(-(1 << 16) // (math.prod(sp) * c))))
+    parallel_for(part, n, 1 << 16, math.prod(sp) * c)
     crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(lo, size, strict=True))]
     return fresh(np.moveaxis(crop, -1, 1))  # (N, C, *size)
 
@@ -281,7 +281,7 @@ def add_split(dst: NDArray, src: NDArray) -> None:
     def part(i: int, j: int) -> None:
         dst[i:j] += src[i:j]
 
-    parallel_for(part, dst.shape[0], max(1, -(-(1 << 16) // max(1, dst[0].size))))
+    parallel_for(part, dst.shape[0], 1 << 16, dst[0].size)
 
 
 def grad_rows_first(g: NDArray) -> NDArray:

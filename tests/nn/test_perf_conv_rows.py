@@ -132,7 +132,7 @@ def test_grad_input_taps_equals_fold_cl_and_splits_exactly(monkeypatch: pytest.M
     ref = C.FoldCL.apply(gm @ wm, *args).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
     old, par = ember.get_num_threads(), K.parallel_for
-    monkeypatch.setattr(K, "parallel_for", lambda fn, n, grain=1: par(fn, n, 1))
+    monkeypatch.setattr(K, "parallel_for", lambda fn, n, grain=1, item_size=1: par(fn, n, 1))
     try:
         ember.set_num_threads(3)
         np.testing.assert_array_equal(C.grad_input_taps(g, w, *args), got)

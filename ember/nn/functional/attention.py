@@ -142,7 +142,7 @@ class _Attention(Primitive):
             np.matmul(pi, _rows(v, i, j, n, r),  # type: ignore[arg-type]
                       out=out[i:j] if n > 1 else out)
 
-        parallel_for(run, n, max(1, _ATTN_GRAIN * n // max(p.size, 1)))
+        parallel_for(run, n, _ATTN_GRAIN, p.size // max(n, 1))
         if True in ctx.needs_input_grad:
             ctx.save_for_backward(*ctx.inputs[:4])
             ctx.p, ctx.scale = p, scale
@@ -201,7 +201,7 @@ def _attention_vjp(p: NDArray, g: NDArray, q: NDArray, k: NDArray, v: NDArray, s
             np.matmul(np.swapaxes(ds, -1, -2), _rows(q, i, j, n, r),  # type: ignore[arg-type]
                       out=dk[sl])
 
-    parallel_for(run, n, max(1, _ATTN_GRAIN * n // max(p.size, 1)))
+    parallel_for(run, n, _ATTN_GRAIN, p.size // max(n, 1))
     return tuple(None if a is None else Tensor._make(a) for a in (dq, dk, dv, dbias)) + (None,)
 
 

@@ -150,7 +150,7 @@ class _LayerNorm(Primitive):
                 if b1 is not None:
                     o += b1
 
-        parallel_for(run, -(-n // rows), max(1, _LN_GRAIN // (rows * d)))
+        parallel_for(run, -(-n // rows), _LN_GRAIN, rows * d)
         ctx.save_for_backward(ctx.inputs[0], ctx.inputs[1])
         ctx.k, ctx.eps, ctx.xhat, ctx.rstd, ctx.shape = k, eps, xhat, rstd, x.shape
         return out.reshape(x.shape)
@@ -225,7 +225,7 @@ def _layer_norm_vjp(ctx: Any, g: NDArray, w: NDArray | None) -> tuple[Tensor | N
             dxs -= t
             dxs *= rstd[sl]
 
-    parallel_for(run, nblk, max(1, _LN_GRAIN // (rows * d)))
+    parallel_for(run, nblk, _LN_GRAIN, rows * d)
     wshape = shape[len(shape) - ctx.k:]  # w's and b's: the normalized shape
     return (None if dx is None else Tensor._make(dx.reshape(shape)),
             None if dw is None else Tensor._make(dw.sum(0).reshape(wshape)),
