@@ -17,6 +17,7 @@ from ember.ops.conv_kernels import (
     _scratch_cols,
     add_split,
     conv_path,
+    grad_channels_last,
     conv_rows,
     fresh,
     grad_input_taps,
@@ -220,13 +221,16 @@ class Convolution(Primitive):
         as_conv = transposed_is_conv(kernel, dil, stride, lo)
         gm = None
         # dw from the saved im2col in NumPy (with create_graph: UnfoldCL, so it differentiates)
-        dw_np = ctx.needs_input_grad[1] and ctx.path != "cl" and not STATE.enabled
+        dw_np = ctx.needs_input_grad[1] and not STATE.enabled
         gm_dx = ctx.needs_input_grad[0] and not as_conv and STATE.enabled
         if (ctx.needs_input_grad[1] and not dw_np) or gm_dx:
             gm = g.permute(0, *range(2, 2 + nd), 1).reshape(-1, o)  # (N*L, O)
         # rows path: g once in (OH, N, OW, O) order, for dw and, as a plain copy, for dx's
         # padded input (a second transposing copy of g otherwise)
         g4 = grad_rows_first(g._data) if dw_np and ctx.path == "rows" else None
+        # channels-last path: g once as (N*L, O), for dw and for a strided conv's dx
+        gm_np = (grad_channels_last(g._data) if ctx.path == "cl" and not STATE.enabled
+                 and (ctx.needs_input_grad[1] or not as_conv) else None)
         if ctx.needs_input_grad[0]:
             size = tuple(x.shape[2:])
             if as_conv and g4 is not None and use_rows(o, kernel, stride) and not STATE.enabled:
@@ -242,20 +246,23 @@ class Convolution(Primitive):
                 dx = Convolution.apply(g, wt, None, kernel, dil, stride, back, size)
             elif not STATE.enabled:
                 dx = Tensor._make(grad_input_taps(g._data, w._data, size, kernel, dil, stride,
-                                                  lo, out))
+                                                  lo, out, gm_np))
             else:
                 assert gm is not None
                 wm = w.permute(0, *range(2, 2 + nd), 1).reshape(o, -1)  # (O, K*C)
                 dx = FoldCL.apply(gm @ wm, size, kernel, dil, stride, lo, out)
         if g4 is not None:
             dw = Tensor._make(grad_weight_rows(ctx.cols, g4, w.shape, dil[0]))
+        elif gm_np is not None and ctx.needs_input_grad[1]:  # cl: (K*C, N*L) @ (N*L, O)
+            dwm = np.matmul(ctx.cols.T, gm_np)  # (K*C, O), columns (*k, c) as cols'
+            dw = Tensor._make(np.ascontiguousarray(np.moveaxis(
+                dwm.T.reshape(o, *kernel, w.shape[1]), -1, 1)))  # (O, C, *k)
         elif dw_np:  # nchw: sum over samples of g_n (O, L) @ cols_n.T (L, C*K)
             g3 = g._data.reshape(g.shape[0], o, -1)
             dw = Tensor._make(np.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(0).reshape(w.shape))
-        elif ctx.needs_input_grad[1]:
+        elif ctx.needs_input_grad[1]:  # create_graph: in Tensor ops, so it differentiates
             assert gm is not None
-            cols = (UnfoldCL.apply(x, kernel, dil, stride, lo, out) if STATE.enabled
-                    else Tensor._make(ctx.cols))
+            cols = UnfoldCL.apply(x, kernel, dil, stride, lo, out)
             dwm = cols.mT @ gm  # (K*C, O)
             dw = dwm.mT.reshape(o, *kernel, w.shape[1]).permute(
                 0, nd + 1, *range(1, nd + 1)).contiguous()  # (O, C, *k)

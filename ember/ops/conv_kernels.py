@@ -163,17 +163,25 @@ def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
     return copy_split(alloc(view.shape, x.dtype), view).reshape(n * math.prod(out), -1)
 
 
+def grad_channels_last(g: NDArray) -> NDArray:
+    """g (N, O, *out) as gm (N*L, O), the row order of `unfold_cl` (a scratch array): made once
+    per backward and read by both dx (`grad_input_taps`) and dw (cols.T @ gm)."""
+    return copy_split(scratch("grad_taps", (g.shape[0], *g.shape[2:], g.shape[1]), g.dtype),
+                      np.moveaxis(g, 1, -1)).reshape(-1, g.shape[1])
+
+
 def grad_input_taps(g: NDArray, w: NDArray, size: Ints, kernel: Ints, dilation: Ints,
-                    stride: Ints, lo: Ints, out: Ints) -> NDArray:
+                    stride: Ints, lo: Ints, out: Ints, gm: NDArray | None = None) -> NDArray:
     """Convolution's dx by col2im (strided convs): the same sums as FoldCL of g @ W, with the
     GEMM split per kernel offset, d (K, N*L, C) = gm @ W[k] (one batched call), so that each
     offset's strided add reads a contiguous block: 9 adds from (N*L, 9*C) rows read runs of C
     values and ran ~2.5x slower (conv 32->64 stride 2 on 32x32: 10-12 ms -> 4 ms for the adds,
-    +1 ms GEMM). g (N, O, *out), w (O, C, *k) -> dx (N, C, *size)."""
+    +1 ms GEMM). g (N, O, *out), w (O, C, *k) -> dx (N, C, *size); gm: `grad_channels_last(g)`
+    when the caller has it already."""
     n, o, c = g.shape[0], w.shape[0], w.shape[1]
     kk = math.prod(kernel)
-    gm = copy_split(scratch("grad_taps", (n, *out, o), g.dtype),
-                    np.moveaxis(g, 1, -1)).reshape(-1, o)  # (N*L, O)
+    if gm is None:
+        gm = grad_channels_last(g)  # (N*L, O)
     wk = np.ascontiguousarray(w.reshape(o, c, kk).transpose(2, 0, 1))  # (K, O, C)
     d = np.matmul(gm, wk, out=scratch("taps", (kk, gm.shape[0], c), g.dtype))  # (K, N*L, C)
     d = d.reshape(kk, n, *out, c)
