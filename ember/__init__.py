@@ -8,6 +8,9 @@ from ember import dtypes as _dtypes
 from ember._malloc import tune_malloc as _tune_malloc
 
 _tune_malloc()  # keep freed array memory for the next step (see ember/_malloc.py)
+from ember._blas import tune_blas_threads as _tune_blas_threads
+
+_tune_blas_threads()  # OpenBLAS's idle workers sleep instead of spinning (ember/_blas.py)
 from ember._parallel import get_num_threads, set_num_threads  # noqa: F401
 from ember.autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: F401
 from ember.autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled  # noqa: F401
