@@ -177,15 +177,27 @@ def test_saved_im2col_recycled_only_after_its_graph_dies(channels: int) -> None:
 
 def test_rows_one_thread_blocks_match_torch() -> None:
     """At one thread the row path sums its GEMMs in blocks of 1024 output rows (here 1400
-    rows: a partial last block)."""
+    rows: a partial last block): the forward, dx (the same blocked GEMMs) and dw (blocks of
+    rows summed per kernel row) against torch and against the unblocked sums of 2 threads."""
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((5, 24, 14, 20)), rng.standard_normal((3, 24, 3, 3))
+    g = rng.standard_normal((5, 3, 14, 20))
     old = ember.get_num_threads()
+    got = []
     try:
-        ember.set_num_threads(1)
-        y = ember.nn.functional.conv2d(ember.tensor(x), ember.tensor(w), padding=1).numpy()
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            xt, wt = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
+            y = ember.nn.functional.conv2d(xt, wt, padding=1)
+            y.backward(ember.tensor(g))
+            got.append([y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy()])
     finally:
         ember.set_num_threads(old)
-    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
-    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    xr, wr = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yr = torch.nn.functional.conv2d(xr, wr, padding=1)
+    yr.backward(torch.tensor(g))
+    for one, two, ref in zip(*got, [yr.detach().numpy(), xr.grad.numpy(), wr.grad.numpy()],
+                             strict=True):
+        np.testing.assert_allclose(one, ref, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(one, two, rtol=1e-12, atol=1e-12)
     assert C.use_rows(24, (3, 3), (1, 1)) and 14 * 5 * 20 > 1024
