@@ -512,12 +512,13 @@ class Tensor:
         return self
 
     # ---- operators -----------------------------------------------------------------------------
-    # Binary operators with a Tensor of the same dtype call the primitive directly: nothing to
-    # promote, and a call fewer per op (the tiny-op benchmark is three of these per step).
+    # Binary operators with a Tensor of the same dtype call the primitive directly (apply2, the
+    # unrolled apply for two Tensors): nothing to promote, and a call fewer per op (the tiny-op
+    # benchmark is three of these per step).
     # `is`: NumPy's builtin dtypes are singletons; an equal but distinct one takes ops.add.
     def __add__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
-            return _Add.apply(self, other)
+            return _Add.apply2(self, other)
         return _ops.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
@@ -529,7 +530,7 @@ class Tensor:
     def __sub__(self, other: Any) -> Tensor:
         if (isinstance(other, Tensor) and other._data.dtype is self._data.dtype
                 and self._data.dtype.kind != "b"):  # bool - bool raises torch's error in sub
-            return _Sub.apply(self, other)
+            return _Sub.apply2(self, other)
         return _ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
@@ -540,7 +541,7 @@ class Tensor:
 
     def __mul__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
-            return _Mul.apply(self, other)
+            return _Mul.apply2(self, other)
         return _ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:

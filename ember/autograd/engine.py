@@ -63,11 +63,16 @@ def run_backward(
             grads[node] = grads[node] + g0
 
     # non-leaf inputs of autograd.grad: capture the gradient arriving at their node
-    wanted_nodes = {t.grad_fn: t for t in inputs or () if t.grad_fn is not None}
+    wanted_nodes = None
+    if inputs:
+        wanted_nodes = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
     captured: dict[Any, Tensor] = {}
 
     deps = _count_dependencies(roots)
-    ready = [n for n in roots if n not in deps]
+    ready = []  # a loop, not a comprehension: 3.11 makes a function call of those
+    for n in roots:
+        if n not in deps:
+            ready.append(n)
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
@@ -98,7 +103,7 @@ def run_backward(
             in_grads = node.fn.backward(node, g)
             if not retain_graph:
                 node.release()
-            for nxt, gi, meta in zip(node.next, in_grads, node.in_meta, strict=False):
+            for nxt, gi, meta in zip(node.next, in_grads, node.in_meta):  # no kwarg: faster
                 if nxt is None:
                     continue
                 if gi is not None:
