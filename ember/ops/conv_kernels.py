@@ -219,9 +219,11 @@ def use_nchw(c: int, kernel: Ints) -> bool:
 
 
 def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints, alloc: Alloc = np.empty) -> NDArray:
+                out: Ints, alloc: Alloc = np.empty, ones: bool = False) -> NDArray:
     """im2col per sample from NCHW: x (N, C, *S) -> cols (N, C*prod(kernel), prod(out)),
-    columns ordered (c, *kernel) as w.reshape(O, -1), through a zero-bordered padded copy."""
+    columns ordered (c, *kernel) as w.reshape(O, -1), through a zero-bordered padded copy.
+    `ones`: one more row of ones, (N, C*prod(kernel) + 1, prod(out)), so that a bias column
+    appended to the weights is added by the GEMM (and g @ cols.T gives db beside dw)."""
     n, c = x.shape[0], x.shape[1]
     sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
     if any(p for p in lo) or tuple(sp) != tuple(x.shape[2:]):
@@ -233,7 +235,12 @@ def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints
     nd = len(kernel)
     view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
     view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
-    return copy_split(alloc(view.shape, x.dtype), view).reshape(n, c * math.prod(kernel), -1)
+    ck, lpos = c * math.prod(kernel), math.prod(out)
+    cols = alloc((n, ck + ones, lpos), x.dtype)  # (N, C*K [+ 1], L)
+    copy_split(cols[:, :ck].reshape(view.shape), view)
+    if ones:
+        cols[:, ck] = 1
+    return cols
 
 
 def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:

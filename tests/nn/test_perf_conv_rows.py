@@ -201,3 +201,24 @@ def test_rows_one_thread_blocks_match_torch() -> None:
         np.testing.assert_allclose(one, ref, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(one, two, rtol=1e-12, atol=1e-12)
     assert C.use_rows(24, (3, 3), (1, 1)) and 14 * 5 * 20 > 1024
+
+
+@pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)])
+def test_nchw_bias_in_gemm_vs_torch(needs: tuple[bool, bool]) -> None:
+    """The NCHW path adds the bias inside the GEMM (a ones row in the im2col) and takes db from
+    the dw GEMM; with only one of w, b requiring grad, and without grad (scratch im2col)."""
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal(s) for s in ((3, 3, 9, 7), (5, 3, 3, 3), (5,)))
+    g = rng.standard_normal((3, 5, 5, 5))
+    assert C.conv_path(3, (3, 3), (2, 2)) == "nchw"
+    res = []
+    for lib in (ember, torch):
+        wt, bt = lib.tensor(w, requires_grad=needs[0]), lib.tensor(b, requires_grad=needs[1])
+        y = lib.nn.functional.conv2d(lib.tensor(x), wt, bt, stride=2, padding=(1, 2))
+        y.backward(lib.tensor(g))
+        with lib.no_grad():
+            y2 = lib.nn.functional.conv2d(lib.tensor(x), wt, None, stride=2, padding=(1, 2))
+        res.append([y.detach().numpy(), y2.numpy()]
+                   + [t.grad.numpy() for t, need in zip((wt, bt), needs, strict=True) if need])
+    for e, t in zip(*res, strict=True):
+        np.testing.assert_allclose(e, t, rtol=1e-10, atol=1e-12)
