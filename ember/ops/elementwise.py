@@ -11,6 +11,7 @@ import numpy as np
 
 from ember import dtypes as _dt
 from ember.autograd.function import Node, Primitive
+from ember.autograd.grad_mode import STATE
 from ember.ops.common import as_tensor_arg, float_input, is_scalar, promote, result_type
 from ember.tensor import Tensor
 
@@ -542,7 +543,25 @@ class Relu(_OutUnary):
     @classmethod
     def backward(cls, ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         # the output's array, not a Tensor in the graph: the mask carries no gradient
-        return (ReluBackward.apply(g, ctx.output_array()),)
+        out = ctx.output_array()
+        if STATE.enabled:  # create_graph: through ReluBackward, so double backward flows
+            return (ReluBackward.apply(g, out),)
+        # a plain backward records nothing: the same array without a Node and apply
+        return (Tensor._make(_relu_vjp(g._data, out)),)
+
+
+def _relu_vjp(g: NDArray, out: NDArray) -> NDArray:
+    """g where out is not <= 0, else 0, in g's dtype: torch's threshold_backward (so nan
+    outputs pass g, and inf or nan g gives 0 where masked). np.where against a cached 0-d zero
+    of g's dtype takes ~25% fewer instructions than g * mask (float by bool: a cast to
+    resolve) or than a Python 0 (a weak scalar to resolve)."""
+    zero = _ZERO.get(g.dtype)
+    if zero is None:
+        zero = _ZERO[g.dtype] = np.zeros((), g.dtype)
+    return np.where(out <= 0, zero, g)
+
+
+_ZERO: dict[Any, NDArray] = {}  # a 0-d zero per dtype, for _relu_vjp
 
 
 class ReluBackward(Primitive):
@@ -551,10 +570,9 @@ class ReluBackward(Primitive):
 
     @staticmethod
     def forward(ctx: Node, g: NDArray, out: NDArray) -> NDArray:
-        mask = out > 0
-        if ctx.needs_input_grad[0]:  # double backward
-            ctx.mask = mask
-        return np.multiply(g, mask, dtype=g.dtype)
+        if ctx.needs_input_grad[0]:  # double backward: the same mask
+            ctx.mask = ~(out <= 0)
+        return _relu_vjp(g, out)
 
     @staticmethod
     def backward(ctx: Node, gg: Tensor) -> tuple[Tensor | None, ...]:
