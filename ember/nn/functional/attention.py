@@ -92,6 +92,19 @@ def _t(a: NDArray) -> NDArray:
     return np.ascontiguousarray(np.swapaxes(a, -1, -2))
 
 
+def _empty_as(like: NDArray, shape: tuple[int, ...], dtype: Any) -> NDArray:
+    """An empty (..., H, L, E) array in `like`'s memory order of the head and row dims: where
+    `like` is a (B, L, H, E) array seen as (B, H, L, E) (q after nanoGPT's
+    view(B, T, nh, hs).transpose(1, 2)), a transposed view of a (..., L, H, E) buffer, as
+    torch's CPU flash attention returns. Its transpose back then is contiguous, so the
+    caller's .contiguous().view(B, T, C) and, in backward, the view and transpose of the
+    gradients copy nothing (4 copies of (16, 64, 128) per GPT layer)."""
+    if len(shape) < 3 or like.ndim != len(shape) or like.strides[-3] >= like.strides[-2]:
+        return _buffers.empty(shape, dtype)
+    return np.swapaxes(_buffers.empty(shape[:-3] + (shape[-2], shape[-3], shape[-1]), dtype),
+                       -3, -2)
+
+
 _ATTN_GRAIN = 1 << 16  # elements of P per thread at least
 # |scores| below this skip softmax's row max (0.29 ms of ~0.9 for (8,4,64,64) float32): a
 # row's sum of exps stays within (e^-60, S e^60), far from float32's under- and overflow
@@ -114,7 +127,7 @@ class _Attention(Primitive):
         if bias is not None:  # a mask may have more batch dims than q k^T
             ps = np.broadcast_shapes(bias.shape, ps)
         p = _buffers.empty(ps, np.result_type(q, k))  # (..., L, S)
-        out = _buffers.empty(ps[:-1] + (v.shape[-1],), np.result_type(p, v))  # (..., L, Ev)
+        out = _empty_as(q, ps[:-1] + (v.shape[-1],), np.result_type(p, v))  # (..., L, Ev)
         n, r = _split(q, k, v, bias, ps), len(ps)
         # with no bias or the causal one (every row keeps its diagonal, bias 0), scores within
         # +-_EXP_SAFE need no row max: exp neither overflows nor underflows a whole row
@@ -176,9 +189,9 @@ def _attention_vjp(p: NDArray, g: NDArray, q: NDArray, k: NDArray, v: NDArray, s
     ps, bshape = p.shape, p.shape[:-2]
     g = np.broadcast_to(g, ps[:-1] + (v.shape[-1],))
     n, r = _split(q, k, v, None, ps), len(ps)
-    dq = _buffers.empty(bshape + q.shape[-2:], p.dtype) if need[0] else None
-    dk = _buffers.empty(bshape + k.shape[-2:], p.dtype) if need[1] else None
-    dv = _buffers.empty(bshape + v.shape[-2:], p.dtype) if need[2] else None
+    dq = _empty_as(q, bshape + q.shape[-2:], p.dtype) if need[0] else None  # in q's layout
+    dk = _empty_as(k, bshape + k.shape[-2:], p.dtype) if need[1] else None
+    dv = _empty_as(v, bshape + v.shape[-2:], p.dtype) if need[2] else None
     dbias = _buffers.empty(ps, p.dtype) if need[3] else None
 
     def run(i: int, j: int) -> None:
