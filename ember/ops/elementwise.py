@@ -538,7 +538,9 @@ class Relu(_OutUnary):
 
     @staticmethod
     def forward(ctx: Node, a: NDArray) -> NDArray:  # type: ignore[override]
-        return np.maximum(a, 0)  # a weak Python 0 keeps a's dtype (NEP 50), ints and bf16 too
+        # a 0-d zero of a's dtype keeps it (ints and bf16 too) and costs NumPy ~2K fewer
+        # instructions than a Python 0, a weak scalar whose type it resolves per call
+        return np.maximum(a, _zero(a.dtype))
 
     @classmethod
     def backward(cls, ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
@@ -555,13 +557,19 @@ def _relu_vjp(g: NDArray, out: NDArray) -> NDArray:
     outputs pass g, and inf or nan g gives 0 where masked). np.where against a cached 0-d zero
     of g's dtype takes ~25% fewer instructions than g * mask (float by bool: a cast to
     resolve) or than a Python 0 (a weak scalar to resolve)."""
-    zero = _ZERO.get(g.dtype)
+    return np.where(out <= _zero(out.dtype), _zero(g.dtype), g)
+
+
+def _zero(dtype: Any) -> NDArray:
+    """A cached read-only 0-d zero of `dtype`."""
+    zero = _ZERO.get(dtype)
     if zero is None:
-        zero = _ZERO[g.dtype] = np.zeros((), g.dtype)
-    return np.where(out <= 0, zero, g)
+        zero = _ZERO[dtype] = np.zeros((), dtype)
+        zero.flags.writeable = False
+    return zero
 
 
-_ZERO: dict[Any, NDArray] = {}  # a 0-d zero per dtype, for _relu_vjp
+_ZERO: dict[Any, NDArray] = {}  # by NumPy dtype
 
 
 class ReluBackward(Primitive):
