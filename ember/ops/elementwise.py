@@ -540,7 +540,16 @@ class Relu(_OutUnary):
     def forward(ctx: Node, a: NDArray) -> NDArray:  # type: ignore[override]
         # a 0-d zero of a's dtype keeps it (ints and bf16 too) and costs NumPy ~2K fewer
         # instructions than a Python 0, a weak scalar whose type it resolves per call
-        return np.maximum(a, _zero(a.dtype))
+        if (a.size < _RELU_BITS_MIN or a.dtype not in (np.float32, np.float64)
+                or not a.flags.c_contiguous):
+            return np.maximum(a, _zero(a.dtype))
+        # large arrays: against a block of zeros NumPy's maximum ran ~2x faster than against a
+        # 0-d zero ((32,64,16,16) float32: 0.50 -> 0.24 ms, /tmp/pc/max0.py); same values
+        out = np.empty_like(a)
+        af, of, z = a.reshape(-1), out.reshape(-1), _zeros_block(a.dtype)
+        for i in range(0, a.size, z.size):
+            np.maximum(af[i:i + z.size], z[:a.size - i], out=of[i:i + z.size])
+        return out
 
     @classmethod
     def backward(cls, ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
@@ -569,7 +578,17 @@ def _relu_vjp(g: NDArray, out: NDArray) -> NDArray:
     return np.where(out <= _zero(out.dtype), _zero(g.dtype), g)
 
 
-_RELU_BITS_MIN = 1 << 12  # elements from which _relu_vjp works on the bits
+_RELU_BITS_MIN = 1 << 12  # elements from which _relu_vjp works on the bits (and relu in blocks)
+_ZEROS_BLOCK: dict[Any, NDArray] = {}
+
+
+def _zeros_block(dtype: Any) -> NDArray:
+    """A cached read-only block of 64K zeros of `dtype` (relu's forward on large arrays)."""
+    z = _ZEROS_BLOCK.get(dtype)
+    if z is None:
+        z = _ZEROS_BLOCK[dtype] = np.zeros(1 << 16, dtype)
+        z.flags.writeable = False
+    return z
 
 
 def _zero(dtype: Any) -> NDArray:

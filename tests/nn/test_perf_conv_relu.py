@@ -1,5 +1,6 @@
-"""relu's backward on large arrays (CNN activations) as two integer passes over the bits
-(ember.ops.elementwise._relu_vjp): the same bits as np.where, and torch's gradients."""
+"""relu on large arrays (CNN activations): the backward as two integer passes over the bits
+(ember.ops.elementwise._relu_vjp), the same bits as np.where, and the forward in blocks against
+a zeros block, the same values as np.maximum; both against torch."""
 
 from __future__ import annotations
 
@@ -46,3 +47,14 @@ def test_small_and_other_arrays_keep_where() -> None:
         out = np.maximum(x0, 0)
         ref = np.where(out <= 0, x0.dtype.type(0), g0)
         np.testing.assert_array_equal(E._relu_vjp(g0, out), ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_relu_forward_in_blocks(dtype: type) -> None:
+    """(3, 5, 70, 80) is 84000 elements: one full block of 65536 and a partial one."""
+    x0, _ = _edge_inputs((3, 5, 70, 80), dtype)
+    y = ember.relu(ember.tensor(x0)).numpy()
+    np.testing.assert_array_equal(y.view(np.uint8), np.maximum(x0, 0).view(np.uint8))
+    np.testing.assert_array_equal(y, torch.relu(torch.tensor(x0)).numpy())
+    xt = ember.tensor(x0).transpose(1, 2)  # not contiguous: one np.maximum, its layout
+    np.testing.assert_array_equal(ember.relu(xt).numpy(), np.maximum(x0.transpose(0, 2, 1, 3), 0))
