@@ -206,21 +206,24 @@ def _layer_norm_vjp(ctx: Any, g: NDArray, w: NDArray | None) -> tuple[Tensor | N
             sl = slice(blk * rows, min(blk * rows + rows, n))
             gs, xh = g2[sl], xhat[sl]
             t = t_buf[:gs.size].reshape(gs.shape)
+            np.multiply(gs, xh, out=t)  # g xhat: dw's rows, and mean(dxhat xhat) = (g xhat) @ w / d
             if dw is not None:
-                np.multiply(gs, xh, out=t)
                 np.matmul(_buffers.ones(len(t), t.dtype), t, out=dw[blk])  # GEMV: 3x reduce
             if db is not None:
                 np.matmul(_buffers.ones(len(gs), gs.dtype), gs, out=db[blk])
             if dx is None:
                 continue
             dxs = dx[sl]
-            if w1 is not None:
+            if w1 is not None:  # the row means of dxhat = g w and dxhat xhat as GEMVs with w
+                m1, m2 = np.matmul(gs, w1), np.matmul(t, w1)  # (rows,)
+                m1 /= d
+                m2 /= d
+                m1, m2 = m1[:, None], m2[:, None]
                 np.multiply(gs, w1, out=dxs)  # dxhat
             else:
+                m1, m2 = _row_mean(gs), _row_mean(t)
                 dxs[...] = gs
-            np.multiply(dxs, xh, out=t)
-            m2 = _row_mean(t)
-            dxs -= _row_mean(dxs)
+            dxs -= m1
             np.multiply(xh, m2, out=t)
             dxs -= t
             dxs *= rstd[sl]
