@@ -23,21 +23,25 @@ _ENTRY_POINTS = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_sh
                  "blas_thread_init")
 
 
-def _loaded_openblas() -> str | None:
-    """The path of the OpenBLAS library mapped into this process, if one is."""
+def _loaded_openblas() -> list[str]:
+    """The paths of the OpenBLAS libraries mapped into this process (NumPy's, and SciPy's when
+    SciPy brings its own)."""
+    paths: list[str] = []
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
                 path = line.rsplit(" ", 1)[-1].strip()
-                if "openblas" in os.path.basename(path).lower() and ".so" in path:
-                    return path
+                if ("openblas" in os.path.basename(path).lower() and ".so" in path
+                        and path not in paths):
+                    paths.append(path)
     except OSError:  # not Linux
         pass
-    return None
+    return paths
 
 
 def tune_blas_threads(timeout: int = THREAD_TIMEOUT) -> bool:
-    """Restart OpenBLAS's threads with a spin time of 2^timeout cycles; returns whether it did."""
+    """Restart OpenBLAS's threads with a spin time of 2^timeout cycles; returns whether it did
+    (for at least one loaded OpenBLAS)."""
     if (os.environ.get("EMBER_BLAS_TUNING", "1") == "0"
             or "OPENBLAS_THREAD_TIMEOUT" in os.environ or "GOTO_THREAD_TIMEOUT" in os.environ):
         return False
@@ -45,20 +49,20 @@ def tune_blas_threads(timeout: int = THREAD_TIMEOUT) -> bool:
 
     import numpy  # noqa: F401  (maps NumPy's BLAS into the process)
 
-    path = _loaded_openblas()
-    if path is None:
-        return False
-    try:
-        lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
-    except OSError:
-        return False
-    if not all(hasattr(lib, name) for name in _ENTRY_POINTS):
-        return False
-    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
-    try:
-        lib.openblas_read_env()  # OpenBLAS >= 0.3.x keeps the env values it read at load
-        lib.blas_thread_shutdown_()  # joins the workers (as before a fork)
-        lib.blas_thread_init()  # new workers, reading the timeout
-    finally:
-        del os.environ["OPENBLAS_THREAD_TIMEOUT"]  # not inherited by child processes
-    return bool(lib.openblas_thread_timeout() == timeout)
+    done = False
+    for path in _loaded_openblas():
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+        except OSError:
+            continue
+        if not all(hasattr(lib, name) for name in _ENTRY_POINTS):
+            continue
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
+        try:
+            lib.openblas_read_env()  # OpenBLAS >= 0.3.x keeps the env values it read at load
+            lib.blas_thread_shutdown_()  # joins the workers (as before a fork)
+            lib.blas_thread_init()  # new workers, reading the timeout
+        finally:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]  # not inherited by child processes
+        done = done or lib.openblas_thread_timeout() == timeout
+    return done

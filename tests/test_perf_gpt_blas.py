@@ -21,7 +21,7 @@ for _ in range(3):
     c = time.process_time()
     time.sleep(0.3)
     spin.append(time.process_time() - c)
-lib = ctypes.CDLL(_blas._loaded_openblas(), mode=os.RTLD_NOLOAD)
+lib = ctypes.CDLL(_blas._loaded_openblas()[0], mode=os.RTLD_NOLOAD)
 print(min(spin), lib.openblas_thread_timeout(), "OPENBLAS_THREAD_TIMEOUT" in os.environ)
 """
 
