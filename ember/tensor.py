@@ -283,6 +283,10 @@ class Tensor:
         """Add a backward pass's gradient into `.grad` (the engine's AccumulateGrad). `owned`:
         nothing else holds g's array, so a first gradient keeps it rather than a copy."""
         extra = self._extra
+        grad = self._grad
+        if grad is not None and not create_graph and not extra:
+            grad._data += g._data  # the common case first: in place, as torch accumulates
+            return
         if extra and extra.get("hooks"):
             owned = False  # a hook may keep g
             for hook in extra["hooks"]:

@@ -101,8 +101,8 @@ def run_backward(
             if wanted_nodes and node in wanted_nodes:
                 captured[node] = g
             in_grads = node.fn.backward(node, g)
-            if not retain_graph:
-                node.release()
+            if not retain_graph and (node._saved or node._out is not None):
+                node.release()  # only where something was saved: a call fewer per node
             for nxt, gi, meta in zip(node.next, in_grads, node.in_meta):  # no kwarg: faster
                 if nxt is None:
                     continue

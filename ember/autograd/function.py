@@ -239,25 +239,27 @@ class Primitive:
     def apply2(cls, a: Tensor, b: Tensor) -> Tensor:
         """`apply(a, b)` for two Tensors, unrolled (no argument loop, no lists): what the
         operators + - * call for two Tensors of one dtype, three of the tiny step's seven ops.
-        Only for primitives that are not views and keep no output (Add, Sub, Mul)."""
+        Only for primitives that are not views, keep no output, and whose forward reads only
+        `needs_input_grad` and stores nothing on ctx when nothing is recorded (Add, Sub, Mul)."""
         ad = a._data
         bd = b._data
         ra = a._requires_grad
         rb = b._requires_grad
         record = (ra or rb) and STATE.enabled
-        ctx = _new_node(Node)
-        ctx.fn = cls
         if record:
+            ctx = _new_node(Node)
+            ctx.fn = cls
             ctx.next = ((a.grad_fn or a) if ra else None, (b.grad_fn or b) if rb else None)
             ctx.in_meta = ((ad.shape, ad.dtype) if ra else None,
                            (bd.shape, bd.dtype) if rb else None)
             ctx.needs_input_grad = (ra, rb)
+            ctx.inputs = (a, b)
+            out_arr = cls.forward(ctx, ad, bd)
+            ctx.inputs = None
         else:
-            ctx.next = ctx.in_meta = ()
-            ctx.needs_input_grad = _NO_NEEDS[2]
-        ctx.inputs = (a, b)
-        out_arr = cls.forward(ctx, ad, bd)
-        ctx.inputs = None
+            # nothing recorded (backward's own g * b, optimizer math): these forwards then read
+            # only needs_input_grad and store nothing, so one shared ctx serves, no Node per op
+            out_arr = cls.forward(_PLAIN_CTX2, ad, bd)
         if type(out_arr) is not np.ndarray:
             out_arr = np.asarray(out_arr)  # NumPy returns scalars from 0-d ops
         out = _new_tensor(Tensor)
@@ -272,6 +274,11 @@ class Primitive:
 _new_node = object.__new__
 _new_tensor = object.__new__
 _NO_NEEDS = [(False,) * k for k in range(8)]
+_PLAIN_CTX2 = _new_node(Node)  # apply2's ctx when nothing is recorded (read-only by contract)
+_PLAIN_CTX2.fn = None
+_PLAIN_CTX2.next = _PLAIN_CTX2.in_meta = ()
+_PLAIN_CTX2.needs_input_grad = _NO_NEEDS[2]
+_PLAIN_CTX2.inputs = None
 
 
 class FunctionCtx(Node):

@@ -87,12 +87,15 @@ def _kept_shape(shape: tuple[int, ...], dims: tuple[int, ...]) -> tuple[int, ...
 def _rdims(dim: Any, ndim: int) -> tuple[int, ...]:
     """Reduction dims: None or () means all; a 0-dim input accepts dim 0/-1 and reduces nothing."""
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
-        return tuple(range(ndim))
+        return _ALL_DIMS[ndim]
     if ndim == 0:
         for d in (dim,) if isinstance(dim, (int, np.integer)) else dim:
             _wrap_dim(int(d), 0)
         return ()
     return dims_arg(dim, ndim)
+
+
+_ALL_DIMS = [tuple(range(n)) for n in range(65)]  # by ndim (NumPy allows 64): built once
 
 
 def _one_dim(dim: Any, ndim: int) -> int:
