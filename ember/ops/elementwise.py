@@ -1172,7 +1172,7 @@ def relu(input: Tensor) -> Tensor:
     """Matches `torch.relu`."""
     if input._data.dtype.kind == "b":
         raise RuntimeError("Boolean inputs not supported for relu")
-    return Relu.apply(input)
+    return Relu.apply1(input)
 
 
 def _int_passthrough(prim: type[Primitive], name: str) -> Callable[[Tensor], Tensor]:

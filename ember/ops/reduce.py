@@ -192,8 +192,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *,  # noqa: A001
     """Matches `torch.sum`: over all elements, or over `dim` (int, tuple or list)."""
     if dtype is not None:
         input = input.to(dtype)
-    return Sum.apply(input, _rdims(dim, input._data.ndim), keepdim,
-                     None if dtype is None else _np_dtype(dtype))
+    return Sum.apply1(input, _rdims(dim, input._data.ndim), keepdim,
+                      None if dtype is None else _np_dtype(dtype))
 
 
 class NanSum(Primitive):

@@ -130,3 +130,39 @@ def test_binary_operators_float64_gradcheck() -> None:
     b = ember.tensor(rng.standard_normal((3, 2)), requires_grad=True)
     assert gradcheck(lambda p, q: (p * q + p) - q * q, (a, b))
     assert gradgradcheck(lambda p, q: (p * q + p) - q * q, (a, b))
+
+
+@pytest.mark.parametrize("op", ["relu", "sum"])
+def test_apply1_ops_match_torch_graph(op: str) -> None:
+    # relu and sum record through Primitive.apply1: one edge, as torch's nodes
+    e = ember.ones(2, 3, requires_grad=True)
+    t = torch.ones(2, 3, requires_grad=True)
+    eo, to = getattr(e * 2.0, op)(), getattr(t * 2.0, op)()
+    assert eo.grad_fn.name() == to.grad_fn.name()
+    assert len(eo.grad_fn.next_functions) == len(to.grad_fn.next_functions)
+    assert eo.grad_fn.next_functions[0][0].name() == to.grad_fn.next_functions[0][0].name()
+    with ember.no_grad():
+        assert getattr(e, op)().grad_fn is None
+
+
+def test_relu_output_modified_in_place_raises() -> None:
+    # relu saves its output (apply1's save_output): an in-place change must be caught
+    w = ember.ones(2, 2, requires_grad=True)
+    y = (w * 1.0).relu()
+    y.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_sum_dtype_and_keepdim_match_torch() -> None:
+    x = np.arange(12).reshape(3, 4)
+    for kw in ({}, {"dim": 1}, {"dim": (0, 1), "keepdim": True}):
+        eo, to = ember.tensor(x).sum(**kw), torch.tensor(x).sum(**kw)
+        assert str(eo.dtype) == str(to.dtype) and tuple(eo.shape) == tuple(to.shape)
+        np.testing.assert_array_equal(eo.numpy(), to.numpy())
+    e = ember.tensor(x, dtype=ember.float32, requires_grad=True)
+    t = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    (e.sum(dtype=ember.float64) * 2).backward()
+    (t.sum(dtype=torch.float64) * 2).backward()
+    assert str(e.grad.dtype) == str(t.grad.dtype)
+    np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
