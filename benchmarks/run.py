@@ -158,6 +158,13 @@ def main() -> None:
     counts = [int(c) for c in str(args.threads).split(",") if c]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}")
+    from ember import _blas
+
+    # OpenBLAS's default (28: ~0.1 s of spinning after every GEMM) let ember's idle BLAS workers
+    # take a core from torch's timed steps in this process: torch's MLP step at 2 threads read
+    # 23 ms instead of 6 (ember/_blas.py sets 20 at import; EMBER_BLAS_TUNING=0 turns it off)
+    spins = ", ".join(f"2^{k or 28}" for k in _blas.thread_timeouts()) or "unknown"  # 0: unset
+    print(f"OpenBLAS idle workers spin {spins} cycles after a GEMM")
     for i, threads in enumerate(counts):
         # peak memory once (the first table): it does not depend on the thread count
         rows = run_table(args, threads, memory=not args.no_memory and i == 0)

@@ -66,3 +66,19 @@ def tune_blas_threads(timeout: int = THREAD_TIMEOUT) -> bool:
             del os.environ["OPENBLAS_THREAD_TIMEOUT"]  # not inherited by child processes
         done = done or lib.openblas_thread_timeout() == timeout
     return done
+
+
+def thread_timeouts() -> list[int]:
+    """log2 of the cycles each loaded OpenBLAS's idle workers spin (`make bench` prints it: with
+    OpenBLAS's default, 28, NumPy's workers spin into whatever the process runs next)."""
+    import ctypes
+
+    found = []
+    for path in _loaded_openblas():
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_thread_timeout"):
+            found.append(int(lib.openblas_thread_timeout()))
+    return found
