@@ -17,6 +17,7 @@ BLAS is not a pthreads OpenBLAS with these entry points.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 THREAD_TIMEOUT = 20  # log2 of the cycles a worker spins before it sleeps (OpenBLAS: 4 .. 30)
 _ENTRY_POINTS = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_shutdown_",
@@ -45,16 +46,10 @@ def tune_blas_threads(timeout: int = THREAD_TIMEOUT) -> bool:
     if (os.environ.get("EMBER_BLAS_TUNING", "1") == "0"
             or "OPENBLAS_THREAD_TIMEOUT" in os.environ or "GOTO_THREAD_TIMEOUT" in os.environ):
         return False
-    import ctypes
-
     import numpy  # noqa: F401  (maps NumPy's BLAS into the process)
 
     done = False
-    for path in _loaded_openblas():
-        try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
-        except OSError:
-            continue
+    for lib in _openblas_libraries():
         if not all(hasattr(lib, name) for name in _ENTRY_POINTS):
             continue
         os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
@@ -69,16 +64,20 @@ def tune_blas_threads(timeout: int = THREAD_TIMEOUT) -> bool:
 
 
 def thread_timeouts() -> list[int]:
-    """log2 of the cycles each loaded OpenBLAS's idle workers spin (`make bench` prints it: with
-    OpenBLAS's default, 28, NumPy's workers spin into whatever the process runs next)."""
+    """log2 of the cycles each loaded OpenBLAS's idle workers spin, 0 for OpenBLAS's default (28)
+    (`make bench` prints it: with the default, NumPy's workers spin into whatever runs next)."""
+    return [int(lib.openblas_thread_timeout()) for lib in _openblas_libraries()
+            if hasattr(lib, "openblas_thread_timeout")]
+
+
+def _openblas_libraries() -> list[Any]:
+    """ctypes handles of the OpenBLAS libraries already mapped into this process."""
     import ctypes
 
-    found = []
+    libs = []
     for path in _loaded_openblas():
         try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
+            libs.append(ctypes.CDLL(path, mode=os.RTLD_NOLOAD))
         except OSError:
             continue
-        if hasattr(lib, "openblas_thread_timeout"):
-            found.append(int(lib.openblas_thread_timeout()))
-    return found
+    return libs
