@@ -24,6 +24,9 @@ def _time(step: Any) -> float:
     return time.perf_counter() - t0
 
 
+SETTLE_S = 0.15  # seconds before each timed block (see interleaved)
+
+
 def interleaved(make: Any, libs: dict[str, Any], repeats: int, inner: int) -> dict[str, float]:
     """Median seconds per call for each library, alternating libraries every repeat."""
     steps = {name: make(lib) for name, lib in libs.items()}
@@ -33,6 +36,11 @@ def interleaved(make: Any, libs: dict[str, Any], repeats: int, inner: int) -> di
     samples: dict[str, list[float]] = {name: [] for name in libs}
     for _ in range(repeats):
         for name, step in steps.items():
+            # let the other library's idle BLAS/OpenMP workers stop spinning first (OpenBLAS's
+            # default spin is 2^28 cycles, ~0.1 s: it took a core from the next library's timed
+            # steps), then one untimed step to wake this library's own
+            time.sleep(SETTLE_S)
+            step()
             t0 = time.perf_counter()
             for _ in range(inner):
                 step()
