@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ember import _buffers
 from ember import dtypes as _dt
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
@@ -542,11 +543,11 @@ class Relu(_OutUnary):
         # instructions than a Python 0, a weak scalar whose type it resolves per call
         if (a.size < _RELU_BITS_MIN or a.dtype not in (np.float32, np.float64)
                 or not a.flags.c_contiguous):
-            return np.maximum(a, _zero(a.dtype))
+            return np.maximum(a, _buffers.zeros((), a.dtype))
         # large arrays: against a block of zeros NumPy's maximum ran ~2x faster than against a
         # 0-d zero ((32,64,16,16) float32: 0.50 -> 0.24 ms, /tmp/pc/max0.py); same values
         out = np.empty_like(a)
-        af, of, z = a.reshape(-1), out.reshape(-1), _zeros_block(a.dtype)
+        af, of, z = a.reshape(-1), out.reshape(-1), _buffers.zeros(_ZEROS_BLOCK, a.dtype)
         for i in range(0, a.size, z.size):
             np.maximum(af[i:i + z.size], z[:a.size - i], out=of[i:i + z.size])
         return out
@@ -572,35 +573,14 @@ def _relu_vjp(g: NDArray, out: NDArray) -> NDArray:
         # 3.3 -> 1.1 ms: keep = (out <= 0) - 1 (all bits set where g passes), g's bits & keep
         res = np.empty_like(g)
         keep = res.view(np.int32 if g.itemsize == 4 else np.int64)
-        np.subtract(out <= _zero(out.dtype), 1, out=keep, dtype=keep.dtype)
+        np.subtract(out <= _buffers.zeros((), out.dtype), 1, out=keep, dtype=keep.dtype)
         np.bitwise_and(keep, g.view(keep.dtype), out=keep)
         return res
-    return np.where(out <= _zero(out.dtype), _zero(g.dtype), g)
+    return np.where(out <= _buffers.zeros((), out.dtype), _buffers.zeros((), g.dtype), g)
 
 
 _RELU_BITS_MIN = 1 << 12  # elements from which _relu_vjp works on the bits (and relu in blocks)
-_ZEROS_BLOCK: dict[Any, NDArray] = {}
-
-
-def _zeros_block(dtype: Any) -> NDArray:
-    """A cached read-only block of 64K zeros of `dtype` (relu's forward on large arrays)."""
-    z = _ZEROS_BLOCK.get(dtype)
-    if z is None:
-        z = _ZEROS_BLOCK[dtype] = np.zeros(1 << 16, dtype)
-        z.flags.writeable = False
-    return z
-
-
-def _zero(dtype: Any) -> NDArray:
-    """A cached read-only 0-d zero of `dtype`."""
-    zero = _ZERO.get(dtype)
-    if zero is None:
-        zero = _ZERO[dtype] = np.zeros((), dtype)
-        zero.flags.writeable = False
-    return zero
-
-
-_ZERO: dict[Any, NDArray] = {}  # by NumPy dtype
+_ZEROS_BLOCK = 1 << 16  # elements of the zeros relu's forward compares large arrays with
 
 
 class ReluBackward(Primitive):
