@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
 
-.PHONY: test demo bench lint typecheck pytest clean
+.PHONY: test demo bench floors lint typecheck pytest clean
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -26,6 +26,9 @@ demo: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(PY) -m benchmarks.run
+
+floors: $(VENV_STAMP)
+	$(PY) -m benchmarks.floors
 
 clean:
 	rm -rf .venv build *.egg-info
