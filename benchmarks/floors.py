@@ -2,7 +2,8 @@
 alone in raw NumPy (OpenBLAS) on the same shapes, beside ember's and torch's whole steps in one
 process, interleaved. A step can be no faster than its GEMMs in NumPy, so `floor/torch` above a
 target ratio says the target is out of reach for any NumPy-backed framework on this machine;
-`ember - floor` is the time ember spends outside the GEMMs.
+`ember - floor` is the time ember spends outside the GEMMs; `torch GEMMs` (the same products with
+torch.matmul) shows how much of torch's step is its own BLAS.
 
 Usage: python -m benchmarks.floors [--threads 2,1] [--repeats R] [--only NAME]
 
@@ -80,13 +81,16 @@ def operands(products: list[Gemm]) -> list[tuple[np.ndarray, np.ndarray, np.ndar
     return work
 
 
-def gemm_step(products: list[Gemm]) -> Any:
-    """A step running every product once, into preallocated outputs (no allocation timed)."""
+def gemm_step(products: list[Gemm], lib: Any = np) -> Any:
+    """A step running every product once with `lib.matmul` (NumPy's, or torch's on the same
+    memory), into preallocated outputs (no allocation timed)."""
     work = operands(products)
+    if lib is not np:
+        work = [tuple(lib.from_numpy(x) for x in w) for w in work]
 
     def step() -> None:
         for a, b, out in work:
-            np.matmul(a, b, out=out)
+            lib.matmul(a, b, out=out)
 
     return step
 
@@ -129,19 +133,23 @@ def main() -> None:
                 products = gemms(name)
 
                 def make(lib: Any, name: str = name, products: list[Gemm] = products) -> Any:
-                    return gemm_step(products) if lib is None else WORKLOADS[name](lib)
+                    if isinstance(lib, tuple):  # ("gemms", np or torch)
+                        return gemm_step(products, lib[1])
+                    return WORKLOADS[name](lib)
 
-                t = interleaved(make, {"floor": None, "ember": ember, "torch": torch},
+                t = interleaved(make, {"floor": ("gemms", np), "torch_gemms": ("gemms", torch),
+                                       "ember": ember, "torch": torch},
                                 args.repeats, inner.get(name, 2))
                 rows.append((name, f"{flops(products) / 1e9:.2f}", f"{t['floor'] * 1e3:.1f}",
+                             f"{t['torch_gemms'] * 1e3:.1f}",
                              f"{t['ember'] * 1e3:.1f}", f"{t['torch'] * 1e3:.1f}",
                              f"{t['floor'] / t['torch']:.2f}", f"{t['ember'] / t['torch']:.2f}",
                              f"{TARGETS[name]}", f"{(t['ember'] - t['floor']) * 1e3:.1f}"))
         print(f"\nthreads: {threads}")
-        _print_table(rows, ("workload", "GFLOP", "GEMMs ms", "ember ms", "torch ms",
-                           "GEMMs/torch", "ember/torch", "target", "ember - GEMMs ms"))
-    print("(GEMMs: the step's matrix products alone in raw NumPy, same shapes and layouts; "
-          "medians of interleaved repeats)")
+        _print_table(rows, ("workload", "GFLOP", "GEMMs ms", "torch GEMMs ms", "ember ms",
+                            "torch ms", "GEMMs/torch", "ember/torch", "target", "ember - GEMMs ms"))
+    print("(GEMMs: the step's matrix products alone in raw NumPy, same shapes and layouts; torch "
+          "GEMMs: the same with torch.matmul (MKL); medians of interleaved repeats)")
 
 
 if __name__ == "__main__":
