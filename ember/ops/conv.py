@@ -8,26 +8,23 @@ from typing import Any
 
 import numpy as np
 
-from ember import _buffers
 from ember._parallel import parallel_for
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
 from ember.ops.conv_kernels import (
     _Recycled,
-    _scratch_cols,
-    add_split,
+    conv_cl,
+    conv_nchw,
     conv_path,
-    grad_channels_last,
     conv_rows,
     fresh,
+    grad_channels_last,
     grad_input_taps,
     grad_rows_first,
     grad_weight_rows,
     padded_size,
     scratch,
     unfold_cl,
-    unfold_nchw,
-    unfold_rows,
     use_rows,
     windows,
 )
@@ -170,9 +167,10 @@ class FoldCL(Primitive):
 
 class Convolution(Primitive):
     """N-d cross-correlation with groups=1, as torch's convolution: x (N, C, *S), w (O, C, *k),
-    bias (O,) or None -> contiguous (N, O, *out), as one channels-last GEMM
-    (N*L, K*C) @ (K*C, O) over `unfold_cl` (the im2col is kept for dw), or where `use_rows`
-    (2-d, stride 1 along H) as KH GEMMs over the W-only im2col of `unfold_rows`.
+    bias (O,) or None -> contiguous (N, O, *out), by im2col + GEMMs in one of three layouts
+    (`conv_path`): channels-last `conv_cl`, W-only `conv_rows` (2-d, stride 1 along H) or
+    per-sample `conv_nchw` (few input channels); the im2col is kept for dw. The samples are
+    split between ember's threads (`over_samples`).
     VJP: dx is the transposed convolution of g: for stride 1 (and padding <= d*(k-1)) a
     Convolution of g with w flipped and its channels swapped, one more GEMM and no col2im;
     otherwise FoldCL of g @ W. dw = cols.mT @ g (cols recomputed by UnfoldCL when building a
@@ -181,40 +179,17 @@ class Convolution(Primitive):
     @staticmethod
     def forward(ctx: Node, x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints,
                 dilation: Ints, stride: Ints, lo: Ints, out: Ints) -> NDArray:
-        n, o = x.shape[0], w.shape[0]
         path = conv_path(x.shape[1], kernel, stride)
-        rows = path == "rows"
         keep = bool(ctx.needs_input_grad) and ctx.needs_input_grad[1]  # cols saved for dw
-        alloc = _Recycled(ctx) if keep else _scratch_cols
-        if path == "nchw":
-            # the bias as one more weight column against a row of ones in cols: added inside
-            # the GEMM (conv 3->32 on (32,3,32,32): forward + dw + db 4.1 -> 3.2 ms)
-            cols = unfold_nchw(x, kernel, dilation, stride, lo, out, alloc,
-                               b is not None)  # (N, C*K [+ 1], L)
-            wm = w.reshape(o, -1)  # (O, C*K [+ 1])
-            if b is not None:
-                wm = np.concatenate((wm, b[:, None]), 1)
-            y = np.matmul(wm, cols,  # (N, O, L): the output, already NCHW
-                          out=_buffers.empty((n, o, cols.shape[2]), cols.dtype))
-        elif rows:
-            cols = unfold_rows(x, kernel, dilation, stride, lo, out, alloc)  # (Hp*N*OW, KW*C)
-            y = conv_rows(cols, w, dilation[0], n, out)  # (OH*N*OW, O)
-        else:
-            cols = unfold_cl(x, kernel, dilation, stride, lo, out, alloc)  # (N*L, K*C)
-            wm = np.moveaxis(w, 1, -1).reshape(o, -1)  # (O, K*C), in cols' column order
-            y = np.matmul(cols, wm.T, out=scratch("gemm", (cols.shape[0], o), cols.dtype))
-        if b is not None and path != "nchw":
-            add_split(y, np.broadcast_to(b, y.shape))
+        alloc = _Recycled(ctx) if keep else None
+        kernel_fn = conv_rows if path == "rows" else conv_nchw if path == "nchw" else conv_cl
+        y, cols = kernel_fn(x, w, b, kernel, dilation, stride, lo, out, alloc)  # (N, O, *out)
         if any(ctx.needs_input_grad):
             ctx.args = (kernel, dilation, stride, lo, out)
-            ctx.cols = cols if ctx.needs_input_grad[1] else None
+            ctx.cols = cols
             ctx.path = path
             ctx.save_for_backward(*ctx.inputs[:2])  # type: ignore[index]
-        if path == "nchw":
-            return y.reshape(n, o, *out)
-        if rows:  # (OH, N, OW, O) -> (N, O, OH, OW)
-            return fresh(y.reshape(out[0], n, out[1], o).transpose(1, 3, 0, 2))
-        return fresh(np.moveaxis(y.reshape(n, *out, o), -1, 1))  # (N, O, *out)
+        return y
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -240,10 +215,8 @@ class Convolution(Primitive):
             if as_conv and g4 is not None and use_rows(o, kernel, stride) and not STATE.enabled:
                 back = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dil, lo, strict=True))
                 wt = np.flip(w._data, (2, 3)).transpose(1, 0, 2, 3)  # (C, O, KH, KW)
-                cols_g = unfold_rows(g4, kernel, dil, stride, back, size, _scratch_cols, True)
-                y = conv_rows(cols_g, wt, dil[0], x.shape[0], size)  # (H*N*W, C)
-                dx = Tensor._make(fresh(y.reshape(size[0], x.shape[0], size[1], -1)
-                                        .transpose(1, 3, 0, 2)))  # (N, C, H, W)
+                dx = Tensor._make(conv_rows(g4, wt, None, kernel, dil, stride, back, size,
+                                            rows_first=True)[0])  # (N, C, H, W)
             elif as_conv:
                 back = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dil, lo, strict=True))
                 wt = w.flip(tuple(range(2, 2 + nd))).transpose(0, 1)  # (C, O, *k)

@@ -73,10 +73,6 @@ def scratch(role: str, shape: Ints, dtype: Any, zero: bool = False, tag: Any = N
 Alloc = Callable[[Any, Any], NDArray]  # (shape, dtype) -> a new array, as np.empty
 
 
-def _scratch_cols(shape: Any, dtype: Any) -> NDArray:
-    return scratch("cols", shape, dtype)
-
-
 _POOL_BYTES = 1 << 27  # im2col buffers kept for the next step: 128 MiB at most
 _pool: dict[tuple[Any, ...], list[NDArray]] = {}
 _pool_lock = threading.Lock()
@@ -211,92 +207,203 @@ def conv_path(c: int, kernel: Ints, stride: Ints) -> str:
 
 
 def use_nchw(c: int, kernel: Ints) -> bool:
-    """Whether a conv takes the per-sample NCHW path (`unfold_nchw`): windows of C*K <= 64
+    """Whether a conv takes the per-sample NCHW path (`conv_nchw`): windows of C*K <= 64
     values, e.g. a first layer on RGB input (27). Its im2col copies runs along W where the
     channels-last one copies runs of C (3 values), and the batched GEMM W @ cols_n writes
     NCHW directly: conv 3->32 on 32x32x32x32 forward 7.0 -> 2.4 ms, dw 8.3 -> 1.8 ms."""
     return c * math.prod(kernel) <= 64
 
 
-def unfold_nchw(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints, alloc: Alloc = np.empty, ones: bool = False) -> NDArray:
-    """im2col per sample from NCHW: x (N, C, *S) -> cols (N, C*prod(kernel), prod(out)),
-    columns ordered (c, *kernel) as w.reshape(O, -1), through a zero-bordered padded copy.
-    `ones`: one more row of ones, (N, C*prod(kernel) + 1, prod(out)), so that a bias column
-    appended to the weights is added by the GEMM (and g @ cols.T gives db beside dw)."""
-    n, c = x.shape[0], x.shape[1]
-    sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
-    if any(p for p in lo) or tuple(sp) != tuple(x.shape[2:]):
-        xp = scratch("pad_nchw", (n, c, *sp), x.dtype, True, (lo, x.shape[2:]))
-        copy_split(xp[(slice(None), slice(None)) + tuple(
-            slice(p, p + s) for p, s in zip(lo, x.shape[2:], strict=True))], x)
-    else:
-        xp = x
-    nd = len(kernel)
-    view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
-    view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
-    ck, lpos = c * math.prod(kernel), math.prod(out)
-    cols = alloc((n, ck + ones, lpos), x.dtype)  # (N, C*K [+ 1], L)
-    copy_split(cols[:, :ck].reshape(view.shape), view)
-    if ones:
-        cols[:, ck] = 1
-    return cols
-
-
 def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
-    """Whether a conv takes the row-im2col path (`unfold_rows`): 2-d, stride 1 along H, more
+    """Whether a conv takes the row-im2col path (`conv_rows`): 2-d, stride 1 along H, more
     than one kernel row, and rows of KW*C >= 64 values (below that, e.g. a 3-channel input,
     the K of each GEMM is too short for BLAS and one im2col GEMM is faster)."""
     return len(kernel) == 2 and stride[0] == 1 and kernel[0] > 1 and c * kernel[1] >= 64
 
 
-def unfold_rows(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
-                out: Ints, alloc: Alloc = np.empty, rows_first: bool = False) -> NDArray:
-    """im2col along W only: x (N, C, H, W) -> cols (Hp*N*OW, KW*C), row (hp, n, ow) holding
-    the KW taps (kw, c) of zero-padded input row hp at output column ow. For stride 1 along H
-    the rows that kernel row kh needs for every output are then the contiguous block
-    cols[kh*dh*N*OW:][:OH*N*OW] (see `conv_rows`): a third of the bytes of the full 3x3 im2col
-    (7 MB instead of 19 MB for 32x64x16x16), which is written at memory bandwidth.
-    `rows_first`: x comes as (H, N, W, C), so its copy into the padded buffer is a plain one."""
+_GEMM_ROWS = 1024  # GEMM rows per block: the block's im2col, output and sums stay in cache
+_SPLIT_ITEMS = 1 << 16  # output elements below which a conv runs on one thread
+_blas_setters: list[Any] | None = None
+
+
+def _blas_thread_setters() -> list[Any]:
+    """openblas_set_num_threads_local of each loaded OpenBLAS (OpenBLAS >= 0.3.27; despite
+    its name it sets the process-wide count and returns the previous one); [] without."""
+    global _blas_setters
+    if _blas_setters is None:
+        import ctypes
+
+        from ember._blas import _openblas_libraries
+
+        _blas_setters = []
+        for lib in _openblas_libraries():
+            fn = getattr(lib, "openblas_set_num_threads_local", None)
+            if fn is not None:
+                fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
+                _blas_setters.append(fn)
+    return _blas_setters
+
+
+def over_samples(fn: Callable[[int, int], None], n: int, per_sample: int) -> None:
+    """fn(i, j) over ranges of samples covering [0, n), one range per ember thread, with
+    NumPy's BLAS at one thread meanwhile: each thread runs the pad copy, im2col, GEMMs and
+    NCHW store of its own samples back to back from its own cache, instead of OpenBLAS's
+    threads meeting once per GEMM and ember's once per copy (conv 64->64 on 32x64x16x16 at
+    2 threads: 10.7 -> 9.6 ms). One range (BLAS threads as they are) for small convs, one
+    thread, or a BLAS that ember cannot limit. fn must not call parallel_for (the pool's
+    workers are busy running fn)."""
+    setters = (_blas_thread_setters() if get_num_threads() > 1 and n > 1
+               and n * per_sample >= _SPLIT_ITEMS else [])
+    if not setters:
+        fn(0, n)
+        return
+    prev = [set_threads(1) for set_threads in setters]
+    try:
+        parallel_for(fn, n, 1, 1)
+    finally:
+        for set_threads, p in zip(setters, prev, strict=True):
+            set_threads(p)
+
+
+def _interior(lo: Ints, size: Ints) -> tuple[slice, ...]:
+    return tuple(slice(p, p + s) for p, s in zip(lo, size, strict=True))
+
+
+def conv_nchw(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation: Ints,
+              stride: Ints, lo: Ints, out: Ints,
+              alloc: Alloc | None = None) -> tuple[NDArray, NDArray | None]:
+    """Convolution by per-sample im2col from NCHW: y (N, O, *out) = W @ cols_n per sample,
+    cols (N, C*prod(kernel) [+ 1], prod(out)) with columns ordered (c, *kernel) as
+    w.reshape(O, -1), through a zero-bordered padded copy. A bias is one more weight column
+    against a row of ones in cols, so the GEMM adds it (and g @ cols.T gives db beside dw).
+    cols is returned (for dw) when `alloc` makes it, else kept in per-thread scratch."""
+    n, c, o = x.shape[0], x.shape[1], w.shape[0]
+    ck, lpos, nd = c * math.prod(kernel), math.prod(out), len(kernel)
+    ones = b is not None
+    sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
+    padded = any(lo) or tuple(sp) != tuple(x.shape[2:])
+    xp = (scratch("pad_nchw", (n, c, *sp), x.dtype, True, (lo, x.shape[2:])) if padded
+          else x)
+    inner = (slice(None), slice(None)) + _interior(lo, x.shape[2:])
+    view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
+    view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
+    cols = alloc((n, ck + ones, lpos), x.dtype) if alloc is not None else None
+    wm = w.reshape(o, -1)  # (O, C*K [+ 1])
+    if b is not None:
+        wm = np.concatenate((wm, b[:, None]), 1)
+    y = _buffers.empty((n, o, lpos), np.result_type(x, w))
+    sb = max(1, 4 * _GEMM_ROWS // lpos)  # samples per block
+
+    def part(i: int, j: int) -> None:
+        for s0 in range(i, j, sb):
+            s1 = min(s0 + sb, j)
+            if padded:
+                np.copyto(xp[s0:s1][inner], x[s0:s1])
+            cv = (cols[s0:s1] if cols is not None else
+                  scratch("cols_nchw", (sb, ck + ones, lpos), x.dtype)[:s1 - s0])
+            np.copyto(cv[:, :ck].reshape(view[s0:s1].shape), view[s0:s1])
+            if ones:
+                cv[:, ck] = 1
+            np.matmul(wm, cv, out=y[s0:s1])  # (O, C*K [+ 1]) @ (C*K [+ 1], L) per sample
+
+    over_samples(part, n, o * lpos)
+    return y.reshape(n, o, *out), cols
+
+
+def conv_cl(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation: Ints,
+            stride: Ints, lo: Ints, out: Ints,
+            alloc: Alloc | None = None) -> tuple[NDArray, NDArray | None]:
+    """Convolution by im2col in the channels-last GEMM layout (as `unfold_cl`), in blocks of
+    samples: pad copy, window copy, GEMM (rows, K*C) @ (K*C, O) (OpenBLAS runs that shape
+    1.2-8x faster than (O, C*K) @ (C*K, rows)), bias, copy to NCHW. Returns y (N, O, *out) and
+    cols (N*prod(out), prod(kernel)*C) when `alloc` makes it (else per-thread scratch)."""
+    n, c, o = x.shape[0], x.shape[1], w.shape[0]
+    lpos, size = math.prod(out), x.shape[2:]
+    sp = padded_size(size, kernel, dilation, stride, lo, out)
+    xs = np.moveaxis(x, 1, -1)  # (N, *S, C)
+    padded = math.prod(kernel) > 1 or tuple(sp) != tuple(size)
+    # 1x1 without padding: the window view reads x itself (the im2col is the only copy)
+    xp = scratch("pad_cl", (n, *sp, c), x.dtype, True, (lo, size)) if padded else xs
+    inner = (slice(None),) + _interior(lo, size)
+    st = xp.strides
+    view = as_strided(xp, (n, *out, *kernel, c),
+                      (st[0], *(a * s for a, s in zip(st[1:-1], stride, strict=True)),
+                       *(a * d for a, d in zip(st[1:-1], dilation, strict=True)), st[-1]),
+                      writeable=False)  # (N, *out, *kernel, C)
+    cols = alloc(view.shape, x.dtype) if alloc is not None else None
+    wm = np.moveaxis(w, 1, -1).reshape(o, -1).T  # (K*C, O), rows in cols' column order
+    y = _buffers.empty((n, o, *out), np.result_type(x, w))
+    sb = max(1, _GEMM_ROWS // lpos)  # samples per block
+
+    def part(i: int, j: int) -> None:
+        for s0 in range(i, j, sb):
+            s1 = min(s0 + sb, j)
+            if padded:
+                np.copyto(xp[s0:s1][inner], xs[s0:s1])
+            cv = (cols[s0:s1] if cols is not None else
+                  scratch("cols_cl", (sb, *view.shape[1:]), x.dtype)[:s1 - s0])
+            np.copyto(cv, view[s0:s1])
+            ym = np.matmul(cv.reshape((s1 - s0) * lpos, -1), wm,
+                           out=scratch("gemm_cl", (sb * lpos, o), y.dtype)[:(s1 - s0) * lpos])
+            if b is not None:
+                ym += b
+            np.copyto(y[s0:s1], np.moveaxis(ym.reshape(s1 - s0, *out, o), -1, 1))
+
+    over_samples(part, n, o * lpos)
+    return y, (cols.reshape(n * lpos, -1) if cols is not None else None)
+
+
+def conv_rows(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation: Ints,
+              stride: Ints, lo: Ints, out: Ints, alloc: Alloc | None = None,
+              rows_first: bool = False) -> tuple[NDArray, NDArray | None]:
+    """Convolution (2-d, stride 1 along H) by im2col along W only: cols (Hp, N, OW, KW*C),
+    row (hp, n, ow) holding the KW taps (kw, c) of zero-padded input row hp at output column
+    ow, so the rows kernel row kh needs for output rows oh are the block cols[oh + kh*dh]: a
+    third of the bytes of the full 3x3 im2col (7 MB instead of 19 MB for 32x64x16x16), and
+    y = sum over kh of cols[oh + kh*dh] @ W[kh] with W[kh] (KW*C, O), summed in blocks of
+    ~1024 rows that stay in cache between their KH GEMMs (14.8 -> 13.7 ms for 32x64x16x16),
+    then stored as NCHW. x (N, C, H, W), or with `rows_first` (H, N, W, C) (a gradient
+    already in this order). Returns y (N, O, OH, OW) and cols as (Hp*N*OW, KW*C) when
+    `alloc` makes it (for `grad_weight_rows`), else None (per-thread scratch)."""
     xt = x if rows_first else x.transpose(2, 0, 3, 1)  # (H, N, W, C)
     n, c, size = xt.shape[1], xt.shape[3], (xt.shape[0], xt.shape[2])
-    kh, kw = kernel
+    o, kh, kw = w.shape[0], kernel[0], kernel[1]
     hp, wp = padded_size(size, kernel, dilation, stride, lo, out)
+    oh, ow, dh = out[0], out[1], dilation[0]
     xp = scratch("pad_rows", (hp, n, wp, c), x.dtype, True, (lo, size))  # (Hp, N, Wp, C)
-    copy_split(xp[lo[0]:lo[0] + size[0], :, lo[1]:lo[1] + size[1]], xt)
     sh, sn, sw, sc = xp.strides
-    view = as_strided(xp, (hp, n, out[1], kw, c),
+    view = as_strided(xp, (hp, n, ow, kw, c),
                       (sh, sn, sw * stride[1], sw * dilation[1], sc), writeable=False)
-    return copy_split(alloc(view.shape, x.dtype), view).reshape(hp * n * out[1], kw * c)
-
-
-def conv_rows(cols: NDArray, w: NDArray, dh: int, n: int, out: Ints) -> NDArray:
-    """y (OH*N*OW, O), rows ordered (oh, n, ow), as the sum over kernel rows kh of the GEMMs
-    cols[kh*dh*N*OW:][:OH*N*OW] @ W[kh] with W[kh] (KW*C, O); cols from `unfold_rows`."""
-    o, c, kh, kw = w.shape
+    cols = alloc(view.shape, x.dtype) if alloc is not None else None
     wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh, kw * c, o)  # (KH, KW*C, O)
-    step, m = n * out[1], out[0] * n * out[1]
-    y = scratch("gemm", (m, o), cols.dtype)
-    # one thread: blocks of 1024 output rows, so each block's sum stays in cache between its
-    # KH GEMMs (14.8 -> 13.7 ms for 32x64x16x16); with more, few large GEMMs (BLAS threads
-    # synchronise once per call: on a loaded machine small calls took up to 10x longer)
-    rows = 1024 if get_num_threads() == 1 else m
-    tmp = scratch("gemm_acc", (min(rows, m), o), cols.dtype)
-    for r0 in range(0, m, rows):
-        r1 = min(r0 + rows, m)
-        np.matmul(cols[r0:r1], wk[0], out=y[r0:r1])
-        for i in range(1, kh):
-            t = np.matmul(cols[i * dh * step + r0:i * dh * step + r1], wk[i], out=tmp[:r1 - r0])
-            add_split(y[r0:r1], t)
-    return y
+    y = _buffers.empty((n, o, oh, ow), np.result_type(x, w))
 
-
-def add_split(dst: NDArray, src: NDArray) -> None:
-    """dst += src, split along axis 0 between ember's threads (as `copy_split`)."""
     def part(i: int, j: int) -> None:
-        dst[i:j] += src[i:j]
+        m = j - i
+        np.copyto(xp[lo[0]:lo[0] + size[0], i:j, lo[1]:lo[1] + size[1]], xt[:, i:j])
+        cv = (cols[:, i:j] if cols is not None else
+              scratch("cols_rows", (hp, m, ow, kw, c), x.dtype))
+        np.copyto(cv, view[:, i:j])
+        c3 = cv.reshape(hp, m * ow, kw * c)  # a view: (m, OW) and (KW, C) merge
+        ob = max(1, _GEMM_ROWS // (m * ow))  # output rows per block
+        acc = scratch("rows_acc", (oh, m * ow, o), y.dtype)
+        tmp = scratch("rows_tmp", (min(ob, oh), m * ow, o), y.dtype)
+        # all samples (one thread): a block of output rows is one 2-d GEMM, else a batch
+        flat = (-1, kw * c) if m == n else (-1, m * ow, kw * c)
+        for r0 in range(0, oh, ob):
+            r1 = min(r0 + ob, oh)
+            a, t = acc[r0:r1], tmp[:r1 - r0]  # (rows, m*OW, O)
+            np.matmul(c3[r0:r1].reshape(flat), wk[0], out=a.reshape(-1, o) if m == n else a)
+            for k in range(1, kh):
+                a += np.matmul(c3[r0 + k * dh:r1 + k * dh].reshape(flat), wk[k],
+                               out=t.reshape(-1, o) if m == n else t).reshape(a.shape)
+            if b is not None:
+                a += b
+        # one store of the whole range: per block, its runs of OW values ran ~0.4 ms slower
+        np.copyto(y[i:j], acc.reshape(oh, m, ow, o).transpose(1, 3, 0, 2))
 
-    parallel_for(part, dst.shape[0], 1 << 16, dst[0].size)
+    over_samples(part, n, o * oh * ow)
+    return y, (cols.reshape(hp * n * ow, kw * c) if cols is not None else None)
 
 
 def grad_rows_first(g: NDArray) -> NDArray:
