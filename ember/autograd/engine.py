@@ -100,7 +100,13 @@ def run_backward(
                     t._grad = kept if t._grad is None else t._grad + kept
             if wanted_nodes and node in wanted_nodes:
                 captured[node] = g
-            in_grads = node.fn.backward(node, g)
+            into = node.fn.backward_into  # (slices) see Primitive.backward_into
+            if into is not None and not create_graph:
+                gi = arr = in_grads = None  # the previous node's: backward_into counts references
+                # True: g was added into input 0's pending gradient, only the counts move on
+                in_grads = (None,) if into(node, g, grads) else node.fn.backward(node, g)
+            else:
+                in_grads = node.fn.backward(node, g)
             if not retain_graph and (node._saved or node._out is not None):
                 node.release()  # only where something was saved: a call fewer per node
             for nxt, gi, meta in zip(node.next, in_grads, node.in_meta):  # no kwarg: faster

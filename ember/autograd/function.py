@@ -158,6 +158,9 @@ class Primitive:
     is_view: bool = False  # output shares memory (and the version counter) with input 0
     differentiable: bool = True
     save_output: bool = False  # keep the output array for `ctx.output()`
+    # backward_into(ctx, g, grads) -> bool: instead of backward, add g's share into the pending
+    # gradient of input 0 in the engine's `grads` where it may (True); see GetItemView
+    backward_into: Callable[[Node, Tensor, dict[Any, Tensor]], bool] | None = None
 
     @staticmethod
     def forward(ctx: Node, *args: Any) -> Any:
@@ -386,6 +389,8 @@ class Function:
 
 class _CustomBackward:
     """Adapts a custom Function's backward to the engine's calling convention."""
+
+    backward_into = None  # as Primitive's: the engine reads it for every node
 
     def __init__(self, cls: type[Function]) -> None:
         self.cls = cls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -204,6 +205,9 @@ def _target(a: NDArray, index: Any) -> tuple[NDArray, Any]:
     return a, index
 
 
+_COUNTS_REFS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+
+
 class GetItem(Primitive):
     """a[index]. VJP: g scattered (accumulating duplicates) into zeros of a's shape."""
 
@@ -232,6 +236,23 @@ class GetItemView(GetItem):
             arr[idx] = g._data
             return (Tensor._make(zeros),)
         return (IndexPut.apply(Tensor._make(zeros), g, ctx.index, False),)  # no duplicates
+
+    @staticmethod
+    def backward_into(ctx: Node, g: Tensor, grads: dict[Any, Tensor]) -> bool:
+        """The engine's shortcut (no create_graph): g added into the slice of the input's pending
+        gradient when the engine alone holds that array, instead of zeros of the input's shape
+        that the engine then adds. The pieces of a split fill one array: nanoGPT's q, k, v =
+        c_attn(x).split(C, 2) built three (B, T, 3C) zeros and two sums per layer."""
+        pend = grads.get(ctx.next[0]) if type(ctx.next[0]) is Node else None
+        # owned: held by `grads`, `pend` and getrefcount's argument; its array by pend alone
+        # (CPython < 3.14's counts, as the engine's _sole_owner)
+        if (pend is None or not _COUNTS_REFS or sys.getrefcount(pend) != 3
+                or sys.getrefcount(pend._data) != 2 or pend._data.base is not None
+                or not pend._data.flags.writeable or pend._data.dtype != g._data.dtype):
+            return False
+        arr, idx = _target(pend._data, ctx.index)
+        arr[idx] += g._data
+        return True
 
     @classmethod
     def backward_name(cls) -> str:
