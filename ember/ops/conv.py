@@ -20,6 +20,8 @@ from ember.ops.conv_kernels import (
     fresh,
     grad_channels_last,
     grad_input_taps,
+    grad_weight_cl,
+    grad_weight_nchw,
     grad_rows_first,
     grad_weight_rows,
     padded_size,
@@ -170,7 +172,7 @@ class Convolution(Primitive):
     bias (O,) or None -> contiguous (N, O, *out), by im2col + GEMMs in one of three layouts
     (`conv_path`): channels-last `conv_cl`, W-only `conv_rows` (2-d, stride 1 along H) or
     per-sample `conv_nchw` (few input channels); the im2col is kept for dw. The samples are
-    split between ember's threads (`over_samples`).
+    split between ember's threads (`over_threads`).
     VJP: dx is the transposed convolution of g: for stride 1 (and padding <= d*(k-1)) a
     Convolution of g with w flipped and its channels swapped, one more GEMM and no col2im;
     otherwise FoldCL of g @ W. dw = cols.mT @ g (cols recomputed by UnfoldCL when building a
@@ -231,12 +233,12 @@ class Convolution(Primitive):
         if g4 is not None:
             dw = Tensor._make(grad_weight_rows(ctx.cols, g4, w.shape, dil[0]))
         elif gm_np is not None and ctx.needs_input_grad[1]:  # cl: (K*C, N*L) @ (N*L, O)
-            dwm = np.matmul(ctx.cols.T, gm_np)  # (K*C, O), columns (*k, c) as cols'
+            dwm = grad_weight_cl(ctx.cols, gm_np)  # (K*C, O), columns (*k, c) as cols'
             dw = Tensor._make(np.ascontiguousarray(np.moveaxis(
                 dwm.T.reshape(o, *kernel, w.shape[1]), -1, 1)))  # (O, C, *k)
         elif dw_np:  # nchw: sum over samples of g_n (O, L) @ cols_n.T (L, C*K [+ 1])
             g3 = g._data.reshape(g.shape[0], o, -1)
-            dwb = np.matmul(g3, ctx.cols.transpose(0, 2, 1)).sum(0)  # (O, C*K [+ 1])
+            dwb = grad_weight_nchw(g3, ctx.cols)  # (O, C*K [+ 1])
             ck = math.prod(w.shape[1:])
             dw = Tensor._make(np.ascontiguousarray(dwb[:, :ck]).reshape(w.shape))
             if dwb.shape[1] > ck and ctx.needs_input_grad[2]:  # the ones row: db

@@ -179,23 +179,53 @@ def grad_input_taps(g: NDArray, w: NDArray, size: Ints, kernel: Ints, dilation: 
     if gm is None:
         gm = grad_channels_last(g)  # (N*L, O)
     wk = np.ascontiguousarray(w.reshape(o, c, kk).transpose(2, 0, 1))  # (K, O, C)
-    d = np.matmul(gm, wk, out=scratch("taps", (kk, gm.shape[0], c), g.dtype))  # (K, N*L, C)
-    d = d.reshape(kk, n, *out, c)
+    lpos = math.prod(out)
+    d = scratch("taps", (kk, gm.shape[0], c), g.dtype)  # (K, N*L, C)
     sp = padded_size(size, kernel, dilation, stride, lo, out)
     acc = scratch("fold_taps", (n, *sp, c), g.dtype)  # (N, *Sp, C), zeroed per range
     dst = [tuple(slice(i * dl, i * dl + (t - 1) * st + 1, st) for i, dl, t, st in
                  zip(offs, dilation, out, stride, strict=True))
            for offs in np.ndindex(*kernel)]
+    crop = (slice(None),) + _interior(lo, size)
+    dx = _buffers.empty((n, c, *size), np.result_type(g, w))
 
     def part(i: int, j: int) -> None:  # samples [i, j)
+        dk = np.matmul(gm[i * lpos:j * lpos], wk, out=d[:, i * lpos:j * lpos])
+        dk = dk.reshape(kk, j - i, *out, c)
         a = acc[i:j]
         a.fill(0)
         for k, dsl in enumerate(dst):
-            a[(slice(None),) + dsl] += d[k, i:j]
+            a[(slice(None),) + dsl] += dk[k]
+        np.copyto(dx[i:j], np.moveaxis(a[crop], -1, 1))  # (m, C, *size)
 
-    parallel_for(part, n, 1 << 16, math.prod(sp) * c)
-    crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(lo, size, strict=True))]
-    return fresh(np.moveaxis(crop, -1, 1))  # (N, C, *size)
+    over_threads(part, n, n * math.prod(sp) * c)
+    return dx
+
+
+def grad_weight_cl(cols: NDArray, gm: NDArray) -> NDArray:
+    """dW of `conv_cl` as (K*C, O) = cols.T @ gm, cols (N*L, K*C), gm (N*L, O): the K*C rows
+    of dW split between ember's threads (each sums over all N*L rows, as one thread does)."""
+    dwm = np.empty((cols.shape[1], gm.shape[1]), dtype=np.result_type(cols, gm))
+
+    def part(i: int, j: int) -> None:
+        np.matmul(cols[:, i:j].T, gm, out=dwm[i:j])
+
+    over_threads(part, cols.shape[1], dwm.size * 64)
+    return dwm
+
+
+def grad_weight_nchw(g3: NDArray, cols: NDArray) -> NDArray:
+    """dW of `conv_nchw` as (O, C*K [+ 1]): the per-sample products g_n (O, L) @ cols_n.T
+    (L, C*K [+ 1]) on ember's threads by samples, then their sum over N in one place (the
+    same bits for any thread count)."""
+    n = g3.shape[0]
+    per = _buffers.empty((n, g3.shape[1], cols.shape[1]), np.result_type(g3, cols))
+
+    def part(i: int, j: int) -> None:
+        np.matmul(g3[i:j], cols[i:j].transpose(0, 2, 1), out=per[i:j])
+
+    over_threads(part, n, g3.size)
+    return per.sum(0)
 
 
 def conv_path(c: int, kernel: Ints, stride: Ints) -> str:
@@ -244,16 +274,16 @@ def _blas_thread_setters() -> list[Any]:
     return _blas_setters
 
 
-def over_samples(fn: Callable[[int, int], None], n: int, per_sample: int) -> None:
-    """fn(i, j) over ranges of samples covering [0, n), one range per ember thread, with
-    NumPy's BLAS at one thread meanwhile: each thread runs the pad copy, im2col, GEMMs and
-    NCHW store of its own samples back to back from its own cache, instead of OpenBLAS's
-    threads meeting once per GEMM and ember's once per copy (conv 64->64 on 32x64x16x16 at
-    2 threads: 10.7 -> 9.6 ms). One range (BLAS threads as they are) for small convs, one
-    thread, or a BLAS that ember cannot limit. fn must not call parallel_for (the pool's
-    workers are busy running fn)."""
+def over_threads(fn: Callable[[int, int], None], n: int, work: int) -> None:
+    """fn(i, j) over ranges covering [0, n) (samples, or columns of a dW), one range per ember
+    thread, with NumPy's BLAS at one thread meanwhile: each thread runs the copies and GEMMs of
+    its range back to back from its own cache, instead of OpenBLAS's threads meeting once per
+    GEMM and ember's once per copy (conv 64->64 forward on 32x64x16x16 at 2 threads: 10.7 ->
+    9.6 ms). One range (BLAS threads as they are) below `work` = _SPLIT_ITEMS output elements,
+    at one thread, or with a BLAS that ember cannot limit. fn must not call parallel_for (the
+    pool's workers are busy running fn)."""
     setters = (_blas_thread_setters() if get_num_threads() > 1 and n > 1
-               and n * per_sample >= _SPLIT_ITEMS else [])
+               and work >= _SPLIT_ITEMS else [])
     if not setters:
         fn(0, n)
         return
@@ -306,7 +336,7 @@ def conv_nchw(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation:
                 cv[:, ck] = 1
             np.matmul(wm, cv, out=y[s0:s1])  # (O, C*K [+ 1]) @ (C*K [+ 1], L) per sample
 
-    over_samples(part, n, o * lpos)
+    over_threads(part, n, n * o * lpos)
     return y.reshape(n, o, *out), cols
 
 
@@ -349,7 +379,7 @@ def conv_cl(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation: I
                 ym += b
             np.copyto(y[s0:s1], np.moveaxis(ym.reshape(s1 - s0, *out, o), -1, 1))
 
-    over_samples(part, n, o * lpos)
+    over_threads(part, n, n * o * lpos)
     return y, (cols.reshape(n * lpos, -1) if cols is not None else None)
 
 
@@ -402,7 +432,7 @@ def conv_rows(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation:
         # one store of the whole range: per block, its runs of OW values ran ~0.4 ms slower
         np.copyto(y[i:j], acc.reshape(oh, m, ow, o).transpose(1, 3, 0, 2))
 
-    over_samples(part, n, o * oh * ow)
+    over_threads(part, n, n * o * oh * ow)
     return y, (cols.reshape(hp * n * ow, kw * c) if cols is not None else None)
 
 
@@ -420,18 +450,22 @@ def grad_weight_rows(cols: NDArray, g4: NDArray, shape: Ints, dh: int) -> NDArra
     gm = g4.reshape(-1, o)  # (OH*N*OW, O), cols' row order
     step, m = n * ow, oh * n * ow
     dwk = np.empty((kh, kw * c, o), dtype=g4.dtype)
-    # one thread: the sum over rows in blocks of 1024, each block's KH GEMMs in turn, so the
-    # rows of cols they share (kernel rows overlap) and the block of gm are read from cache
-    # (32x64x16x16: 15.4 -> 14.1 ms, cache flushed before each call); with more threads, few
-    # large GEMMs (as in `conv_rows`)
-    rows = 1024 if get_num_threads() == 1 else m
-    tmp = np.empty((kw * c, o), dtype=g4.dtype)
-    for r0 in range(0, m, rows):
-        r1 = min(r0 + rows, m)
-        for i in range(kh):
-            a = cols[i * dh * step + r0:i * dh * step + r1].T
-            if r0 == 0:
-                np.matmul(a, gm[:r1], out=dwk[i])
-            else:
-                dwk[i] += np.matmul(a, gm[r0:r1], out=tmp)
+    # the sum over rows in blocks of 1024, each block's KH GEMMs in turn, so the rows of cols
+    # they share (kernel rows overlap) and the block of gm are read from cache (32x64x16x16:
+    # 15.4 -> 14.1 ms, cache flushed before each call); the KW*C rows of dW split between
+    # ember's threads (each thread's columns of cols, all rows: the same sums as one thread)
+    rows = _GEMM_ROWS
+
+    def part(c0: int, c1: int) -> None:
+        tmp = scratch("dw_rows", (c1 - c0, o), g4.dtype)
+        for r0 in range(0, m, rows):
+            r1 = min(r0 + rows, m)
+            for i in range(kh):
+                a = cols[i * dh * step + r0:i * dh * step + r1, c0:c1].T
+                if r0 == 0:
+                    np.matmul(a, gm[:r1], out=dwk[i, c0:c1])
+                else:
+                    dwk[i, c0:c1] += np.matmul(a, gm[r0:r1], out=tmp)
+
+    over_threads(part, kw * c, dwk.size * 64)
     return np.ascontiguousarray(dwk.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))  # small
