@@ -258,6 +258,9 @@ def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
 _GEMM_ROWS = 1024  # GEMM rows per block: the block's im2col, output and sums stay in cache
 _SPLIT_ITEMS = 1 << 16  # output elements below which a conv runs on one thread
 _blas_setters: list[Any] | None = None
+_blas_lock = threading.Lock()
+_blas_users = 0  # over_threads calls running (from several user threads, say)
+_blas_prev: list[int] = []  # the BLAS thread counts to restore when the last one ends
 
 
 def _blas_thread_setters() -> list[Any]:
@@ -286,17 +289,24 @@ def over_threads(fn: Callable[[int, int], None], n: int, work: int) -> None:
     9.6 ms). One range (BLAS threads as they are) below `work` = _SPLIT_ITEMS output elements,
     at one thread, or with a BLAS that ember cannot limit. fn must not call parallel_for (the
     pool's workers are busy running fn)."""
+    global _blas_users, _blas_prev
     setters = (_blas_thread_setters() if get_num_threads() > 1 and n > 1
                and work >= _SPLIT_ITEMS else [])
     if not setters:
         fn(0, n)
         return
-    prev = [set_threads(1) for set_threads in setters]
+    with _blas_lock:  # the count is process-wide: the first caller in sets it, the last restores
+        if not _blas_users:
+            _blas_prev = [set_threads(1) for set_threads in setters]
+        _blas_users += 1
     try:
         parallel_for(fn, n, 1, 1)
     finally:
-        for set_threads, p in zip(setters, prev, strict=True):
-            set_threads(p)
+        with _blas_lock:
+            _blas_users -= 1
+            if not _blas_users:
+                for set_threads, p in zip(setters, _blas_prev, strict=True):
+                    set_threads(p)
 
 
 def _interior(lo: Ints, size: Ints) -> tuple[slice, ...]:

@@ -102,3 +102,39 @@ def test_blas_threads_restored(threads: None, monkeypatch: pytest.MonkeyPatch) -
         x = ember.randn(4, 8, 6, 6)
         ember.nn.functional.conv2d(x, ember.randn(4, 8, 3, 3), padding=1, stride=2)
         assert blas_threads() == [2] * len(blas_threads())
+
+
+def test_blas_threads_restored_after_concurrent_convs(threads: None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Convs from several user threads at once: the BLAS thread count that the first one found
+    is back when the last one ends (each does not restore what another one had set)."""
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if not K._blas_thread_setters():
+        pytest.skip("NumPy's BLAS is not an OpenBLAS with openblas_set_num_threads_local")
+    monkeypatch.setattr(K, "_SPLIT_ITEMS", 0)
+    ember.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    x = ember.tensor(rng.standard_normal((4, 32, 8, 8)).astype(np.float32))
+    w = ember.tensor(rng.standard_normal((8, 32, 3, 3)).astype(np.float32))
+    ref = ember.nn.functional.conv2d(x, w, padding=1).numpy()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                np.testing.assert_allclose(ember.nn.functional.conv2d(x, w, padding=1).numpy(),
+                                           ref, rtol=1e-5, atol=1e-5)
+        except BaseException as e:  # noqa: BLE001 (re-raised in the main thread)
+            errors.append(e)
+
+    with threadpool_limits(2, user_api="blas"):
+        users = [threading.Thread(target=work) for _ in range(3)]
+        for t in users:
+            t.start()
+        for t in users:
+            t.join()
+        assert not errors
+        assert all(i["num_threads"] == 2 for i in threadpool_info() if i["user_api"] == "blas")
