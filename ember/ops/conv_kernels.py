@@ -1,7 +1,8 @@
-"""Array kernels behind the Convolution primitive (ember.ops.conv): the im2col layouts
-(channels-last `unfold_cl`, W-only `unfold_rows`, per-sample `unfold_nchw`) and their GEMMs,
-col2im by per-offset GEMMs (`grad_input_taps`), and the memory they work in: copies split
-between ember's threads, per-thread scratch arrays, and the pool of saved im2col buffers."""
+"""Array kernels behind the Convolution primitive (ember.ops.conv): convolution by im2col and
+GEMMs in three layouts (channels-last `conv_cl`, W-only `conv_rows`, per-sample `conv_nchw`),
+their dW and the strided conv's col2im dx (`grad_input_taps`), run per range of samples (or
+of GEMM rows) on ember's threads with NumPy's BLAS at one thread (`over_threads`), and the
+memory they work in: per-thread scratch arrays and the pool of saved im2col buffers."""
 
 from __future__ import annotations
 
@@ -259,8 +260,8 @@ def grad_weight_nchw(g3: NDArray, cols: NDArray) -> NDArray:
 
 
 def conv_path(c: int, kernel: Ints, stride: Ints) -> str:
-    """Which im2col layout Convolution uses: "rows" (`unfold_rows`), "nchw" (`unfold_nchw`, few
-    input channels) or "cl" (`unfold_cl`, the general one)."""
+    """Which im2col layout Convolution uses: "rows" (`conv_rows`), "nchw" (`conv_nchw`, few
+    input channels) or "cl" (`conv_cl`, the general one)."""
     if use_rows(c, kernel, stride):
         return "rows"
     return "nchw" if use_nchw(c, kernel) else "cl"
