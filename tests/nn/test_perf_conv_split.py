@@ -138,3 +138,29 @@ def test_blas_threads_restored_after_concurrent_convs(threads: None,
             t.join()
         assert not errors
         assert all(i["num_threads"] == 2 for i in threadpool_info() if i["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_split_channels_last_input_and_groups(groups: int, threads: None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Channels-last inputs (an NCHW view of NHWC memory) and grouped convs, split between
+    threads: forward and gradients against torch on the same views."""
+    monkeypatch.setattr(K, "_SPLIT_ITEMS", 0)
+    monkeypatch.setattr(K, "_GEMM_ROWS", 16)
+    ember.set_num_threads(3)
+    rng = np.random.default_rng(2)
+    nhwc = rng.standard_normal((5, 7, 6, 64)).astype(np.float32)  # (N, H, W, C)
+    w = rng.standard_normal((8, 64 // groups, 3, 3)).astype(np.float32)
+    res = []
+    for lib in (ember, torch):
+        x = lib.tensor(nhwc).permute(0, 3, 1, 2)  # (N, C, H, W), channels-last strides
+        x.requires_grad_(True)
+        wt = lib.tensor(w, requires_grad=True)
+        outs = []
+        for kw in ({"padding": 1}, {"stride": 2, "padding": 2}):
+            y = lib.nn.functional.conv2d(x, wt, groups=groups, **kw)
+            gx, gw = lib.autograd.grad((y * y).sum(), [x, wt])
+            outs += [y.detach().numpy(), gx.numpy(), gw.numpy()]
+        res.append(outs)
+    for e, t in zip(*res, strict=True):
+        np.testing.assert_allclose(e, t, rtol=2e-4, atol=2e-3)
