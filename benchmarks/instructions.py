@@ -1,8 +1,9 @@
 """Instructions per step of a workload, counted by valgrind's callgrind: a noise-free measure of
 per-op overhead on a shared machine, where timings of the tiny-op workload vary by +-30%.
 
-Runs the workload twice under callgrind (N and 4N steps, hash seed and address layout fixed) and
-prints (I_4N - I_N) / 3N. Needs `valgrind` on PATH; ~1 minute for the tiny-op workload.
+Runs the workload twice under callgrind (N and 4N steps, hash seed, address layout and one BLAS
+thread fixed) and prints (I_4N - I_N) / 3N. Needs `valgrind` on PATH; ~1 minute for the tiny-op
+workload.
 
 Usage: python -m benchmarks.instructions [tiny_ops|minimal] [--steps N]
 """
@@ -33,7 +34,9 @@ for _ in range(n):
 
 def count(name: str, steps: int) -> int:
     """Instructions callgrind counts for a whole run of `steps` steps (plus start-up)."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # one BLAS thread: OpenBLAS's idle workers spin or sleep by the clock, which moved the
+    # counts by +-2-4K between identical runs; without workers they repeat to ~10 instructions
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
     cmd = ["setarch", "x86_64", "-R", "valgrind", "--tool=callgrind",
            "--callgrind-out-file=/dev/null", sys.executable, "-c", CHILD, name, str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True,

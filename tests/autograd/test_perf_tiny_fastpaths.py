@@ -166,3 +166,35 @@ def test_sum_dtype_and_keepdim_match_torch() -> None:
     (t.sum(dtype=torch.float64) * 2).backward()
     assert str(e.grad.dtype) == str(t.grad.dtype)
     np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+
+
+def test_relu_small_vjp_is_np_where_bits() -> None:
+    # the small-array VJP (copy + putmask) against np.where on edges: nan, inf, -0, 0
+    from ember.ops.elementwise import _relu_vjp
+
+    rng = np.random.default_rng(5)
+    for dt in (np.float32, np.float64, np.float16):
+        out = np.maximum(rng.standard_normal((6, 7)), 0).astype(dt)
+        out.flat[:4] = [np.nan, -0.0, 0.0, np.inf]
+        g = rng.standard_normal((6, 7)).astype(dt)
+        g.flat[4:8] = [np.inf, -np.inf, np.nan, -0.0]
+        want = np.where(out <= 0, np.zeros((), dt), g)
+        got = _relu_vjp(g, out)
+        assert got.dtype == dt
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)])
+def test_mul_plain_backward_equals_recorded(needs: tuple[bool, bool]) -> None:
+    # the no-record VJP (NumPy products) and the recorded one (create_graph) give the same bits
+    rng = np.random.default_rng(6)
+    a, b, g = (rng.standard_normal((4, 5)).astype(np.float32) for _ in range(3))
+    plain = [ember.tensor(v, requires_grad=r) for v, r in zip((a, b), needs, strict=True)]
+    rec = [ember.tensor(v, requires_grad=r) for v, r in zip((a, b), needs, strict=True)]
+    (plain[0] * plain[1]).backward(ember.tensor(g))
+    wanted = [t for t in rec if t.requires_grad]
+    grads = ember.autograd.grad(rec[0] * rec[1], wanted, ember.tensor(g, requires_grad=True),
+                                create_graph=True)
+    for p, r in zip([t for t in plain if t.requires_grad], grads, strict=True):
+        assert r.grad_fn is not None  # recorded: through Mul
+        np.testing.assert_array_equal(p.grad.numpy(), r.detach().numpy())
