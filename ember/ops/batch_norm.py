@@ -173,21 +173,12 @@ class ScaleShift(Primitive):
 
     @staticmethod
     def forward(ctx: Node, x: NDArray, scale: NDArray, shift: NDArray) -> NDArray:
-        n, c = x.shape[0], x.shape[1]
-        x3 = x.reshape(n, c, -1)  # a view when x is contiguous, a copy otherwise
-        out = _buffers.empty(x3.shape, np.result_type(x3, scale, shift))
-        sc, sh = _plane(scale, x3.shape[2]), _plane(shift, x3.shape[2])
-
-        def apply(i: int, j: int) -> None:
-            o = np.multiply(x3[i:j], sc, out=out[i:j])
-            o += sh
-
-        _over_blocks(n, c * x3.shape[2], out.itemsize, apply)
+        out = scale_shift(x, scale, shift)
         if ctx.needs_input_grad[1]:
             ctx.save_for_backward(ctx.inputs[0], ctx.inputs[1])  # type: ignore[index]
         elif ctx.needs_input_grad[0]:
             ctx.save_for_backward(None, ctx.inputs[1])  # type: ignore[index]
-        return out.reshape(x.shape)
+        return out
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -198,3 +189,18 @@ class ScaleShift(Primitive):
         return (g * scale.reshape(shape) if need[0] else None,
                 (g * x).sum(dims) if need[1] else None,
                 g.sum(dims) if need[2] else None)
+
+
+def scale_shift(x: NDArray, scale: NDArray, shift: NDArray) -> NDArray:
+    """x (N, C, *) * scale + shift per channel, scale and shift (C,), in a pooled array."""
+    n, c = x.shape[0], x.shape[1]
+    x3 = x.reshape(n, c, -1)  # a view when x is contiguous, a copy otherwise
+    out = _buffers.empty(x3.shape, np.result_type(x3, scale, shift))
+    sc, sh = _plane(scale, x3.shape[2]), _plane(shift, x3.shape[2])
+
+    def apply(i: int, j: int) -> None:
+        o = np.multiply(x3[i:j], sc, out=out[i:j])
+        o += sh
+
+    _over_blocks(n, c * x3.shape[2], out.itemsize, apply)
+    return out.reshape(x.shape)

@@ -157,3 +157,32 @@ def test_pooled_outputs_never_alias_live_results() -> None:
         for a, s in zip(arrays, snaps, strict=True):
             np.testing.assert_array_equal(a, s)
     assert not np.array_equal(held[0][1][2], held[1][1][2])
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_eval_without_grad_same_bits_as_recorded(affine: bool, dtype: type) -> None:
+    """Eval batch norm with nothing to record computes scale and shift on the arrays: the
+    same bits as the recorded path (parameters requiring grad) and torch's values."""
+    x0 = R.standard_normal((3, 4, 5, 2)).astype(dtype)
+    w0, b0 = R.standard_normal(4).astype(dtype), R.standard_normal(4).astype(dtype)
+    rm0, rv0 = R.standard_normal(4).astype(dtype), (R.random(4) + 0.5).astype(dtype)
+    outs = []
+    for grad in (False, True):
+        w = ember.tensor(w0, requires_grad=grad) if affine else None
+        b = ember.tensor(b0, requires_grad=grad) if affine else None
+        out = ember.nn.functional.batch_norm(ember.tensor(x0), ember.tensor(rm0),
+                                             ember.tensor(rv0), w, b, eps=1e-3)
+        assert out.requires_grad == (grad and affine)
+        outs.append(out.detach().numpy())
+    np.testing.assert_array_equal(outs[0], outs[1])
+    with ember.no_grad():  # parameters requiring grad, nothing recorded: the array path
+        w = ember.tensor(w0, requires_grad=True) if affine else None
+        out = ember.nn.functional.batch_norm(ember.tensor(x0), ember.tensor(rm0),
+                                             ember.tensor(rv0), w, None, eps=1e-3)
+    ref = torch.nn.functional.batch_norm(
+        torch.tensor(x0), torch.tensor(rm0), torch.tensor(rv0),
+        torch.tensor(w0) if affine else None, None, eps=1e-3)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=tol, atol=tol)
+    assert not out.requires_grad

