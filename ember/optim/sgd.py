@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ember._parallel import parallel_for
 from ember.optim.optimizer import NDArray, Optimizer, _scalar
 from ember.tensor import Tensor
 
@@ -41,23 +42,33 @@ class SGD(Optimizer):
         # In place on p and the momentum buffer, with torch's arithmetic (buf = buf * m +
         # (1 - dampening) * g; p = p - lr * g); the gradient array itself is never written.
         wd, momentum = _scalar(group["weight_decay"]), group["momentum"]
-        if wd != 0:
-            g = g + wd * p
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                b = np.empty_like(p, dtype=g.dtype)  # in p's layout, as torch's clone of grad
-                np.copyto(b, g)
-                state["momentum_buffer"] = Tensor._make(b)
-            else:
-                b = buf._data
-                b *= momentum
-                damp = 1 - group["dampening"]
-                b += g if damp == 1 else damp * g  # g * 1.0 is g: no temporary for the default
-            g = g + momentum * b if group["nesterov"] else b
-        step = self._scratch(p)  # lr * g, into a buffer reused across steps
-        np.multiply(g, _scalar(group["lr"]), out=step)
-        p -= step
+        buf = state.get("momentum_buffer")
+        first = momentum != 0 and buf is None
+        if first:  # in p's layout, as torch's clone of grad (filled by the kernel)
+            buf = state["momentum_buffer"] = Tensor._make(np.empty_like(p, dtype=g.dtype))
+        b = None if buf is None or momentum == 0 else buf._data
+        args = (first, wd, momentum, 1 - group["dampening"], group["nesterov"],
+                _scalar(group["lr"]))
+        if p.size < 2 * _CHUNK or not (p.flags.c_contiguous and g.flags.c_contiguous
+                                       and g.shape == p.shape
+                                       and (b is None or b.flags.c_contiguous)):
+            _sgd_kernel(p, g, b, self._scratch(p), *args)  # lr * g into a reused buffer
+            return
+        # large parameters: the same elementwise math on flat chunks of _CHUNK elements, so
+        # each chunk's 4 passes run in cache (one memory pass over p, g and buf instead of 4;
+        # lr * g in one chunk-sized scratch per range), and the chunks split over ember's
+        # threads; any split gives the same bits
+        fp, fg = p.reshape(-1), g.reshape(-1)
+        fb = None if b is None else b.reshape(-1)
+
+        def run(i: int, j: int) -> None:
+            step = np.empty(_CHUNK, p.dtype)
+            for k in range(i, j, _CHUNK):
+                e = min(j, k + _CHUNK)
+                _sgd_kernel(fp[k:e], fg[k:e], None if fb is None else fb[k:e], step[:e - k],
+                            *args)
+
+        parallel_for(run, p.size, _GRAIN)
 
     def _scratch(self, p: NDArray) -> NDArray:
         """A reusable array of p's shape and dtype (shared by same-shaped parameters, which are
@@ -67,3 +78,27 @@ class SGD(Optimizer):
         if key not in scratch:
             scratch[key] = np.empty(p.shape, p.dtype)
         return scratch[key]  # type: ignore[no-any-return]
+
+
+def _sgd_kernel(p: NDArray, g: NDArray, b: NDArray | None, step: NDArray, first: bool, wd: Any,
+                momentum: float, damp: float, nesterov: bool, lr: Any) -> None:
+    """torch's single-tensor SGD update, operation for operation, in place on p and b (whole
+    arrays or matching flat slices of them); `first`: b is new and takes g (torch's clone)."""
+    if wd != 0:
+        g = g + wd * p
+    if b is not None:
+        if first:
+            np.copyto(b, g)
+        else:
+            b *= momentum
+            b += g if damp == 1 else damp * g  # g * 1.0 is g: no temporary for the default
+        g = g + momentum * b if nesterov else b
+    np.multiply(g, lr, out=step)
+    p -= step
+
+
+# elements per chunk: 4 arrays of 128 KiB stay in a core's L2 (2 MiB here) through the chunk's
+# 4 passes. SGD update of the MLP's 669K parameters, CPU ms at 1 thread, medians
+# (/tmp/pt/sgd_mb.py): whole arrays 1.36, chunks of 8K 1.84, 16K 1.44, 32K 1.19, 64K 1.24
+_CHUNK = 1 << 15
+_GRAIN = 1 << 17  # elements per thread at least
