@@ -572,9 +572,9 @@ class Relu(_OutUnary):
 
 def _relu_vjp(g: NDArray, out: NDArray) -> NDArray:
     """g where out is not <= 0, else 0, in g's dtype: torch's threshold_backward (so nan
-    outputs pass g, and inf or nan g gives 0 where masked). np.where against a cached 0-d zero
-    of g's dtype takes ~25% fewer instructions than g * mask (float by bool: a cast to
-    resolve) or than a Python 0 (a weak scalar to resolve)."""
+    outputs pass g, and inf or nan g gives 0 where masked). Against a cached 0-d
+    zero, not g * mask (float by bool: a cast to resolve, and inf * 0 is nan) nor a Python 0
+    (a weak scalar NumPy resolves per call)."""
     if (g.size >= _RELU_BITS_MIN and g.shape == out.shape and g.dtype == out.dtype
             and g.dtype in (np.float32, np.float64)):
         # large arrays (CNN activations): np.where ran ~3x slower, (32,64,16,16) float32
@@ -603,6 +603,7 @@ class _Zeros0(dict):  # type: ignore[type-arg]
 
 
 _ZERO = _Zeros0()
+
 _RELU_BITS_MIN = 1 << 12  # elements from which _relu_vjp works on the bits (and relu in blocks)
 _ZEROS_BLOCK = 1 << 16  # elements of the zeros relu's forward compares large arrays with
 
