@@ -70,10 +70,12 @@ class Node:
     def saved_tensors(self) -> tuple[Any, ...]:
         if self.freed:
             raise RuntimeError(_FREED)
-        for t, v in zip(self._saved, self._versions, strict=True):
-            if getattr(t, "_version_ref", _NO_VERSION)[0] != v:
-                raise RuntimeError(_modified_message(t, v))
-        return self._saved
+        saved, versions = self._saved, self._versions
+        for i in range(len(saved)):  # zip(strict=True) costs more per call
+            t = saved[i]
+            if t is not None and getattr(t, "_version_ref", _NO_VERSION)[0] != versions[i]:
+                raise RuntimeError(_modified_message(t, versions[i]))
+        return saved
 
     def output(self) -> Tensor:
         """The forward's output as a Tensor in the graph (so double backward flows through it).
