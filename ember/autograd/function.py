@@ -62,8 +62,8 @@ class Node:
         """Keep tensors (or None) for backward; in-place changes before backward are detected."""
         self._saved = tensors
         versions = []  # a loop, not a comprehension: 3.11 makes a function call of those
-        for t in tensors:
-            versions.append(getattr(t, "_version_ref", _NO_VERSION)[0])
+        for t in tensors:  # None (a side that needs no grad) without getattr's lookup
+            versions.append(0 if t is None else getattr(t, "_version_ref", _NO_VERSION)[0])
         self._versions = tuple(versions)
 
     @property
