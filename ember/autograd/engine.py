@@ -16,6 +16,10 @@ def _count_dependencies(roots: list[Node]) -> dict[Node, int]:
     A node's first edge also marks it seen: the counts dict doubles as the visited set."""
     deps: dict[Node, int] = {}
     stack = list(roots)
+    # a root reached from another root is counted but not walked again: its edges are counted
+    # once, from the stack's start (walked twice, its inputs never reached 0 and their leaves
+    # got no gradient). One root cannot reach itself: the graph has no cycles.
+    walked = set(roots) if len(roots) > 1 else ()
     while stack:
         for nxt in stack.pop().next:
             # leaves (Tensors) and None end the walk; Nodes (and FunctionCtx) continue it
@@ -24,7 +28,8 @@ def _count_dependencies(roots: list[Node]) -> dict[Node, int]:
                     deps[nxt] += 1
                 else:
                     deps[nxt] = 1
-                    stack.append(nxt)
+                    if nxt not in walked:
+                        stack.append(nxt)
     return deps
 
 

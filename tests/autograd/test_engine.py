@@ -321,3 +321,21 @@ def test_graph_freed_by_refcounting() -> None:
         assert gc.collect() == 0, "the garbage collector found cycles"
     finally:
         gc.enable()
+
+
+def test_backward_with_one_root_an_ancestor_of_others() -> None:
+    # s is a root and also the input of the roots a and b (twice through split, once through
+    # a multiply): its own inputs must still run once, with every root's share
+    results = []
+    for lib in (ember, torch):
+        x = lib.tensor(np.arange(18.0).reshape(3, 6), requires_grad=True)
+        w = lib.tensor(np.linspace(-1, 1, 18).reshape(3, 6), requires_grad=True)
+        s = (x * w) + 1
+        a, b = s.split(3, 1)
+        c = s * 3
+        seeds = [lib.ones(3, 3), lib.full((3, 3), 2.0), lib.ones(3, 6), lib.full((3, 6), 0.5)]
+        lib.autograd.backward([a, b, s, c], seeds, retain_graph=True)
+        gx, gw = lib.autograd.grad([c, s, a], [x, w], seeds[2:] + seeds[:1])
+        results.append([t.detach().numpy() for t in (x.grad, w.grad, gx, gw)])
+    for mine, ref in zip(*results):
+        np.testing.assert_array_equal(mine, ref)
