@@ -9,13 +9,8 @@ import torch
 
 import ember
 from ember.optim import sgd
+from tests.optim.test_sgd_inplace import CASES  # the option sets the whole-array tests use
 
-CASES = [
-    {"momentum": 0.9},
-    {"momentum": 0.9, "dampening": 0.5},
-    {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-2},
-    {"momentum": 0.0, "weight_decay": 1e-2, "maximize": True},
-]
 
 
 @pytest.mark.parametrize("kw", CASES)
