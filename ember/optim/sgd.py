@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from ember._parallel import parallel_for
 from ember.optim.optimizer import NDArray, Optimizer, _scalar
 from ember.tensor import Tensor
 
@@ -56,19 +55,15 @@ class SGD(Optimizer):
             return
         # large parameters: the same elementwise math on flat chunks of _CHUNK elements, so
         # each chunk's 4 passes run in cache (one memory pass over p, g and buf instead of 4;
-        # lr * g in one chunk-sized scratch per range), and the chunks split over ember's
-        # threads; any split gives the same bits
+        # lr * g in one chunk-sized scratch). Not split over ember's threads: the MLP step at
+        # 2 threads ran 9.49 / 9.55 ms split against 9.12 / 9.30 on one (medians of 80 steps
+        # interleaved, /tmp/mlp_sgd.py)
         fp, fg = p.reshape(-1), g.reshape(-1)
         fb = None if b is None else b.reshape(-1)
-
-        def run(i: int, j: int) -> None:
-            step = np.empty(_CHUNK, p.dtype)
-            for k in range(i, j, _CHUNK):
-                e = min(j, k + _CHUNK)
-                _sgd_kernel(fp[k:e], fg[k:e], None if fb is None else fb[k:e], step[:e - k],
-                            *args)
-
-        parallel_for(run, p.size, _GRAIN)
+        step = np.empty(_CHUNK, p.dtype)
+        for k in range(0, p.size, _CHUNK):
+            e = min(p.size, k + _CHUNK)
+            _sgd_kernel(fp[k:e], fg[k:e], None if fb is None else fb[k:e], step[:e - k], *args)
 
     def _scratch(self, p: NDArray) -> NDArray:
         """A reusable array of p's shape and dtype (shared by same-shaped parameters, which are
@@ -101,4 +96,3 @@ def _sgd_kernel(p: NDArray, g: NDArray, b: NDArray | None, step: NDArray, first:
 # 4 passes. SGD update of the MLP's 669K parameters, CPU ms at 1 thread, medians
 # (/tmp/pt/sgd_mb.py): whole arrays 1.36, chunks of 8K 1.84, 16K 1.44, 32K 1.19, 64K 1.24
 _CHUNK = 1 << 15
-_GRAIN = 1 << 17  # elements per thread at least
