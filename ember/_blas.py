@@ -12,11 +12,17 @@ OpenBLAS reads OPENBLAS_THREAD_TIMEOUT once, when it starts its threads (at `imp
 so ember sets it and restarts the threads the way OpenBLAS's own fork handler does. Nothing is
 changed when the user set OPENBLAS_THREAD_TIMEOUT, with EMBER_BLAS_TUNING=0, or when NumPy's
 BLAS is not a pthreads OpenBLAS with these entry points.
+
+`single_threaded()` holds NumPy's OpenBLAS at one thread while ember's own threads each run
+GEMMs of their own (the convolutions' `over_threads`).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 THREAD_TIMEOUT = 20  # log2 of the cycles a worker spins before it sleeps (OpenBLAS: 4 .. 30)
@@ -81,3 +87,50 @@ def _openblas_libraries() -> list[Any]:
         except OSError:
             continue
     return libs
+
+
+_setters: list[Any] | None = None
+_limit_lock = threading.Lock()
+_limit_users = 0  # single_threaded blocks running (from several user threads, say)
+_limit_prev: list[int] = []  # the thread counts to restore when the last one ends
+
+
+def thread_setters() -> list[Any]:
+    """openblas_set_num_threads_local of each loaded OpenBLAS (OpenBLAS >= 0.3.27; despite
+    its name it sets the process-wide count and returns the previous one); [] without."""
+    global _setters
+    if _setters is None:
+        import ctypes
+
+        _setters = []
+        for lib in _openblas_libraries():
+            fn = getattr(lib, "openblas_set_num_threads_local", None)
+            if fn is not None:
+                fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
+                _setters.append(fn)
+    return _setters
+
+
+@contextmanager
+def single_threaded() -> Iterator[bool]:
+    """NumPy's OpenBLAS at one thread inside the block (yields True), its count restored after,
+    also on error; False (nothing changed) with a BLAS that ember cannot limit. The count is
+    process-wide, so blocks on several threads at once share one change: the first in sets it,
+    the last out restores it."""
+    global _limit_users, _limit_prev
+    setters = thread_setters()
+    if not setters:
+        yield False
+        return
+    with _limit_lock:
+        if not _limit_users:
+            _limit_prev = [set_threads(1) for set_threads in setters]
+        _limit_users += 1
+    try:
+        yield True
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if not _limit_users:
+                for set_threads, p in zip(setters, _limit_prev, strict=True):
+                    set_threads(p)

@@ -24,6 +24,7 @@ from ember.ops.conv_kernels import (
     grad_weight_nchw,
     grad_rows_first,
     grad_weight_rows,
+    interior,
     padded_size,
     scratch,
     unfold_cl,
@@ -44,8 +45,7 @@ def pad_to(x: NDArray, lo: Ints, sp: Ints, fill: Any = 0) -> NDArray:
     if all(p == 0 for p in lo) and tuple(x.shape[2:]) == sp:
         return x
     out = np.full(x.shape[:2] + tuple(sp), fill, dtype=x.dtype)
-    out[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in
-                                           zip(lo, x.shape[2:], strict=True))] = x
+    out[(slice(None), slice(None)) + interior(lo, x.shape[2:])] = x
     return out
 
 
@@ -100,8 +100,7 @@ class Fold(Primitive):
             dst = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in
                         zip(offs, dilation, out, stride, strict=True))
             acc[(slice(None), slice(None)) + dst] += blocks[(slice(None), slice(None)) + offs]
-        return acc[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in
-                                                      zip(lo, size, strict=True))]
+        return acc[(slice(None), slice(None)) + interior(lo, size)]
 
     @staticmethod
     def backward(ctx: Node, g: Tensor) -> tuple[Tensor | None, ...]:
@@ -158,8 +157,7 @@ class FoldCL(Primitive):
                     a[(slice(None),) + dsl] += b[lead + offs]
 
         parallel_for(chunk, n, 1 << 16, lpos * cols.shape[1])
-        crop = acc[(slice(None),) + tuple(slice(p, p + s) for p, s in
-                                          zip(lo, size, strict=True))]
+        crop = acc[(slice(None),) + interior(lo, size)]
         return fresh(np.moveaxis(crop, -1, 1))  # (N, C, *size)
 
     @staticmethod

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ember import _buffers
+from ember import _blas, _buffers
 from ember._parallel import get_num_threads, parallel_for
 from ember.autograd.function import Node
 
@@ -136,28 +136,45 @@ def padded_size(size: Ints, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints
                  zip(size, kernel, dilation, stride, lo, out, strict=True))
 
 
+def padded_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
+              out: Ints) -> tuple[NDArray, bool]:
+    """x (N, C, *S)'s zero-bordered channels-last buffer (N, *Sp, C), per-thread scratch whose
+    interior (`interior(lo, S)`) the caller fills, and True; or for a 1x1 conv without padding
+    x itself seen channels-last and False (the window copy is then the only one)."""
+    n, c, size = x.shape[0], x.shape[1], x.shape[2:]
+    sp = padded_size(size, kernel, dilation, stride, lo, out)
+    if math.prod(kernel) == 1 and tuple(sp) == tuple(size):
+        return np.moveaxis(x, 1, -1), False
+    return scratch("pad_cl", (n, *sp, c), x.dtype, True, (lo, size)), True
+
+
+def interior(lo: Ints, size: Ints) -> tuple[slice, ...]:
+    """The slices of a padded buffer's spatial dims that hold the input."""
+    return tuple(slice(p, p + s) for p, s in zip(lo, size, strict=True))
+
+
+def windows_cl(xp: NDArray, kernel: Ints, dilation: Ints, stride: Ints, out: Ints) -> NDArray:
+    """A read-only strided view (N, *out, *kernel, C) of the windows of a padded channels-last
+    array xp (N, *Sp, C): rows (n, *out) and columns (*kernel, c) of the channels-last im2col."""
+    st = xp.strides
+    sd = st[1:-1]
+    return as_strided(xp, (xp.shape[0], *out, *kernel, xp.shape[-1]),
+                      (st[0], *(a * s for a, s in zip(sd, stride, strict=True)),
+                       *(a * d for a, d in zip(sd, dilation, strict=True)), st[-1]),
+                      writeable=False)
+
+
 def unfold_cl(x: NDArray, kernel: Ints, dilation: Ints, stride: Ints, lo: Ints,
               out: Ints, alloc: Alloc = np.empty) -> NDArray:
     """im2col in the channels-last GEMM layout: x (N, C, *S) -> cols (N*prod(out),
     prod(kernel)*C), rows ordered (n, *out) and columns (*kernel, c). One transposing copy into
     a zero-padded (N, *Sp, C) buffer, then one sequential copy of a strided window view: 5-6x
     faster than a copy per kernel offset, whose strided writes touch every cache line 9 times."""
-    n, c = x.shape[0], x.shape[1]
-    sp = padded_size(x.shape[2:], kernel, dilation, stride, lo, out)
-    if math.prod(kernel) == 1 and sp == x.shape[2:]:
-        xp = np.moveaxis(x, 1, -1)  # 1x1, no padding: the copy below is the only one (a matmul)
-    else:
-        xp = scratch("pad_cl", (n, *sp, c), x.dtype, True, (lo, x.shape[2:]))  # (N, *Sp, C)
-        copy_split(xp[(slice(None),) + tuple(slice(p, p + s) for p, s in
-                                             zip(lo, x.shape[2:], strict=True))],
-                   np.moveaxis(x, 1, -1))
-    st = xp.strides
-    sd = st[1:-1]
-    view = as_strided(xp, (n, *out, *kernel, c),
-                      (st[0], *(a * s for a, s in zip(sd, stride, strict=True)),
-                       *(a * d for a, d in zip(sd, dilation, strict=True)), st[-1]),
-                      writeable=False)  # (N, *out, *kernel, C)
-    return copy_split(alloc(view.shape, x.dtype), view).reshape(n * math.prod(out), -1)
+    xp, padded = padded_cl(x, kernel, dilation, stride, lo, out)
+    if padded:
+        copy_split(xp[(slice(None),) + interior(lo, x.shape[2:])], np.moveaxis(x, 1, -1))
+    view = windows_cl(xp, kernel, dilation, stride, out)  # (N, *out, *kernel, C)
+    return copy_split(alloc(view.shape, x.dtype), view).reshape(x.shape[0] * math.prod(out), -1)
 
 
 def grad_channels_last(g: NDArray) -> NDArray:
@@ -186,7 +203,7 @@ def grad_input_taps(g: NDArray, w: NDArray, size: Ints, kernel: Ints, dilation: 
     dst = [tuple(slice(i * dl, i * dl + (t - 1) * st + 1, st) for i, dl, t, st in
                  zip(offs, dilation, out, stride, strict=True))
            for offs in np.ndindex(*kernel)]
-    crop = (slice(None),) + _interior(lo, size)
+    crop = (slice(None),) + interior(lo, size)
     dx = _buffers.empty((n, c, *size), np.result_type(g, w))
     sb = max(1, _GEMM_ROWS // 2 // lpos)  # samples per block
 
@@ -284,60 +301,23 @@ def use_rows(c: int, kernel: Ints, stride: Ints) -> bool:
 
 _GEMM_ROWS = 1024  # GEMM rows per block: the block's im2col, output and sums stay in cache
 _SPLIT_ITEMS = 1 << 16  # output elements below which a conv runs on one thread
-_blas_setters: list[Any] | None = None
-_blas_lock = threading.Lock()
-_blas_users = 0  # over_threads calls running (from several user threads, say)
-_blas_prev: list[int] = []  # the BLAS thread counts to restore when the last one ends
-
-
-def _blas_thread_setters() -> list[Any]:
-    """openblas_set_num_threads_local of each loaded OpenBLAS (OpenBLAS >= 0.3.27; despite
-    its name it sets the process-wide count and returns the previous one); [] without."""
-    global _blas_setters
-    if _blas_setters is None:
-        import ctypes
-
-        from ember._blas import _openblas_libraries
-
-        _blas_setters = []
-        for lib in _openblas_libraries():
-            fn = getattr(lib, "openblas_set_num_threads_local", None)
-            if fn is not None:
-                fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
-                _blas_setters.append(fn)
-    return _blas_setters
 
 
 def over_threads(fn: Callable[[int, int], None], n: int, work: int) -> None:
-    """fn(i, j) over ranges covering [0, n) (samples, or columns of a dW), one range per ember
-    thread, with NumPy's BLAS at one thread meanwhile: each thread runs the copies and GEMMs of
-    its range back to back from its own cache, instead of OpenBLAS's threads meeting once per
-    GEMM and ember's once per copy (conv 64->64 forward on 32x64x16x16 at 2 threads: 10.7 ->
-    9.6 ms). One range (BLAS threads as they are) below `work` = _SPLIT_ITEMS output elements,
-    at one thread, or with a BLAS that ember cannot limit. fn must not call parallel_for (the
+    """fn(i, j) over ranges covering [0, n) (samples, or blocks of a dW's GEMM rows), one range
+    per ember thread, with NumPy's BLAS at one thread meanwhile (`_blas.single_threaded`): each
+    thread runs the copies and GEMMs of its range back to back from its own cache, instead of
+    OpenBLAS's threads meeting once per GEMM and ember's once per copy (conv 64->64 forward on
+    32x64x16x16 at 2 threads: 10.7 -> 9.6 ms). One range (BLAS threads as they are) below
+    `work` = _SPLIT_ITEMS output elements, at one thread, or with a BLAS that ember cannot
+    limit. fn must not call parallel_for (the
     pool's workers are busy running fn)."""
-    global _blas_users, _blas_prev
-    setters = (_blas_thread_setters() if get_num_threads() > 1 and n > 1
-               and work >= _SPLIT_ITEMS else [])
-    if not setters:
-        fn(0, n)
-        return
-    with _blas_lock:  # the count is process-wide: the first caller in sets it, the last restores
-        if not _blas_users:
-            _blas_prev = [set_threads(1) for set_threads in setters]
-        _blas_users += 1
-    try:
-        parallel_for(fn, n, 1, 1)
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if not _blas_users:
-                for set_threads, p in zip(setters, _blas_prev, strict=True):
-                    set_threads(p)
-
-
-def _interior(lo: Ints, size: Ints) -> tuple[slice, ...]:
-    return tuple(slice(p, p + s) for p, s in zip(lo, size, strict=True))
+    if get_num_threads() > 1 and n > 1 and work >= _SPLIT_ITEMS:
+        with _blas.single_threaded() as limited:
+            if limited:
+                parallel_for(fn, n, 1, 1)
+                return
+    fn(0, n)
 
 
 def conv_nchw(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation: Ints,
@@ -355,7 +335,7 @@ def conv_nchw(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation:
     padded = any(lo) or tuple(sp) != tuple(x.shape[2:])
     xp = (scratch("pad_nchw", (n, c, *sp), x.dtype, True, (lo, x.shape[2:])) if padded
           else x)
-    inner = (slice(None), slice(None)) + _interior(lo, x.shape[2:])
+    inner = (slice(None), slice(None)) + interior(lo, x.shape[2:])
     view = windows(xp, kernel, dilation, stride, out)  # (N, C, *out, *k)
     view = view.transpose((0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd)))
     cols = alloc((n, ck + ones, lpos), x.dtype) if alloc is not None else None
@@ -388,19 +368,11 @@ def conv_cl(x: NDArray, w: NDArray, b: NDArray | None, kernel: Ints, dilation: I
     samples: pad copy, window copy, GEMM (rows, K*C) @ (K*C, O) (OpenBLAS runs that shape
     1.2-8x faster than (O, C*K) @ (C*K, rows)), bias, copy to NCHW. Returns y (N, O, *out) and
     cols (N*prod(out), prod(kernel)*C) when `alloc` makes it (else per-thread scratch)."""
-    n, c, o = x.shape[0], x.shape[1], w.shape[0]
-    lpos, size = math.prod(out), x.shape[2:]
-    sp = padded_size(size, kernel, dilation, stride, lo, out)
+    n, o, lpos = x.shape[0], w.shape[0], math.prod(out)
     xs = np.moveaxis(x, 1, -1)  # (N, *S, C)
-    padded = math.prod(kernel) > 1 or tuple(sp) != tuple(size)
-    # 1x1 without padding: the window view reads x itself (the im2col is the only copy)
-    xp = scratch("pad_cl", (n, *sp, c), x.dtype, True, (lo, size)) if padded else xs
-    inner = (slice(None),) + _interior(lo, size)
-    st = xp.strides
-    view = as_strided(xp, (n, *out, *kernel, c),
-                      (st[0], *(a * s for a, s in zip(st[1:-1], stride, strict=True)),
-                       *(a * d for a, d in zip(st[1:-1], dilation, strict=True)), st[-1]),
-                      writeable=False)  # (N, *out, *kernel, C)
+    xp, padded = padded_cl(x, kernel, dilation, stride, lo, out)
+    inner = (slice(None),) + interior(lo, x.shape[2:])
+    view = windows_cl(xp, kernel, dilation, stride, out)  # (N, *out, *kernel, C)
     cols = alloc(view.shape, x.dtype) if alloc is not None else None
     wm = np.moveaxis(w, 1, -1).reshape(o, -1).T  # (K*C, O), rows in cols' column order
     y = _buffers.empty((n, o, *out), np.result_type(x, w))

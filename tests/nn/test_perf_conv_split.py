@@ -15,6 +15,7 @@ import torch
 import ember
 import ember.ops.conv as C
 import ember.ops.conv_kernels as K
+from ember import _blas
 
 CASES = [  # (input shape, weight shape, conv kwargs, path)
     ((5, 3, 9, 7), (4, 3, 3, 3), {"padding": 1}, "nchw"),
@@ -67,7 +68,7 @@ def test_split_equals_one_thread_and_torch(xs: tuple, ws: tuple, kw: dict, path:
     for t in (1, 3):
         ember.set_num_threads(t)
         got.append(_run(ember, x, w, b, g, kw))
-    assert any(i > 0 for i, _ in calls) == (xs[0] > 1 and bool(K._blas_thread_setters()))
+    assert any(i > 0 for i, _ in calls) == (xs[0] > 1 and bool(_blas.thread_setters()))
     ref = _run(torch, x, w, b, g, kw)
     tol = 1e-4 if dtype == np.float32 else 1e-10
     same = 1e-5 if dtype == np.float32 else 1e-12
@@ -83,7 +84,7 @@ def test_blas_threads_restored(threads: None, monkeypatch: pytest.MonkeyPatch) -
     def blas_threads() -> list[int]:
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
-    if not K._blas_thread_setters():
+    if not _blas.thread_setters():
         pytest.skip("NumPy's BLAS is not an OpenBLAS with openblas_set_num_threads_local")
     monkeypatch.setattr(K, "_SPLIT_ITEMS", 0)
     ember.set_num_threads(2)
@@ -112,7 +113,7 @@ def test_blas_threads_restored_after_concurrent_convs(threads: None,
 
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    if not K._blas_thread_setters():
+    if not _blas.thread_setters():
         pytest.skip("NumPy's BLAS is not an OpenBLAS with openblas_set_num_threads_local")
     monkeypatch.setattr(K, "_SPLIT_ITEMS", 0)
     ember.set_num_threads(2)
