@@ -25,8 +25,8 @@ _pool: dict[tuple[int, str], list[np.ndarray]] = {}
 _pooled_bytes = 0
 _lock = threading.Lock()  # a free buffer is found and taken in one step
 # The reference counts below hold for CPython up to 3.13; 3.14 may borrow references (lower
-# counts), where a buffer in use could look free, so there nothing is pooled (as the engine's
-# _sole_owner).
+# counts), where a buffer in use could look free, so there nothing is pooled. The engine's
+# _sole_owner and a slice's backward_into read the same flag.
 _COUNTS_REFS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ember._buffers import _COUNTS_REFS
 from ember.autograd.function import Node
 from ember.autograd.grad_mode import STATE
 
@@ -175,9 +176,9 @@ def _sole_owner(g: Tensor) -> bool:
             and sys.getrefcount(g) == 3 and sys.getrefcount(arr) == 3)
 
 
-# The counts above hold for CPython up to 3.13; 3.14 may borrow references (lower counts), where
-# a shared array could look unshared, so there every first gradient is copied.
-_COUNTS_REFS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+# The counts above hold for CPython up to 3.13 (`_COUNTS_REFS`); 3.14 may borrow references
+# (lower counts), where a shared array could look unshared, so there every first gradient is
+# copied.
 
 
 def _dtype_of(np_dtype: Any) -> Any:

@@ -581,7 +581,7 @@ def _relu_vjp(g: NDArray, out: NDArray) -> NDArray:
         # 3.3 -> 1.1 ms: keep = (out <= 0) - 1 (all bits set where g passes), g's bits & keep
         res = np.empty_like(g)
         keep = res.view(np.int32 if g.itemsize == 4 else np.int64)
-        np.subtract(out <= _buffers.zeros((), out.dtype), 1, out=keep, dtype=keep.dtype)
+        np.subtract(out <= _ZERO[out.dtype], 1, out=keep, dtype=keep.dtype)
         np.bitwise_and(keep, g.view(keep.dtype), out=keep)
         return res
     if g.shape != out.shape:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ember._buffers import _COUNTS_REFS  # whether refcounts can tell ownership
 from ember.autograd.function import Node, Primitive
 from ember.autograd.grad_mode import STATE
 from ember.tensor import Tensor, _wrap_dim
@@ -203,9 +204,6 @@ def _target(a: NDArray, index: Any) -> tuple[NDArray, Any]:
     if isinstance(index, _Split):
         return a[index.first], index.second
     return a, index
-
-
-_COUNTS_REFS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 
 class GetItem(Primitive):
